@@ -1,0 +1,87 @@
+// Configuration: the store, the data directory, limits and the tasks (DESIGN §2, §5). Loaded
+// from TOML with toml++ or built in code. Plain values; not synchronised.
+//
+// Every error from `Config::parse`/`Config::load` names the file, the key and what is expected,
+// e.g. `wqd.toml: tasks.resize.timeout: expected a duration like 30, "250ms" or "2h", got "soon"`.
+#pragma once
+
+#include "wq/error.hpp"
+#include "wq/job.hpp"
+
+#include <boost/json/value.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace wq {
+
+enum class ProgressProtocol { stdout_lines, status_file };
+enum class CrashPolicy { retry, fail };
+enum class SecretsVia { env, stdin_json, argv };
+enum class Durability { process, fsync };
+
+struct ParamSpec {
+  std::string name;
+  bool required = true;  // false when a default is given
+  bool secret = false;   // never stored in clear, logged, returned or used in a path
+  std::optional<boost::json::value> default_value;
+};
+
+struct TaskConfig {
+  std::string name;
+  // argv template for command tasks; empty for function tasks (registered in code). Each
+  // element may contain {param.NAME}, {output}, {status_file}, {job_dir}, {job_id}.
+  std::vector<std::string> command;
+  // Declared params. For command tasks without a [params] table, every {param.NAME} in the
+  // command is a required param. A task with no declared params accepts any params.
+  std::vector<ParamSpec> params;
+  ProgressProtocol progress = ProgressProtocol::stdout_lines;
+  SecretsVia secrets_via = SecretsVia::env;  // env: WQ_SECRET_<NAME>; stdin: one JSON object
+  std::map<std::string, std::string> env;    // extra environment for the program
+  int concurrency = 0;                       // 0: bounded only by the global limit
+  std::optional<Millis> timeout;             // none: never killed for being long
+  int max_attempts = 1;
+  Millis retry_backoff{1000};       // first retry delay; doubles per attempt
+  Millis retry_backoff_max{300000};
+  CrashPolicy on_crash = CrashPolicy::retry;
+  std::optional<Millis> result_ttl;  // none: results kept until the job is removed
+  bool produces_output = true;       // false: exit 0 succeeds without writing {output}
+  std::uint64_t max_result_bytes = std::uint64_t{1} << 30;
+  Millis kill_grace{5000};           // SIGTERM, then SIGKILL after this
+  std::size_t stderr_tail_bytes = 64 * 1024;
+
+  const ParamSpec* param(std::string_view name) const noexcept;
+  bool has_secrets() const noexcept;
+};
+
+struct Config {
+  std::string store;  // "sqlite:PATH" or "postgresql://…"; empty: sqlite in data_dir
+  std::filesystem::path data_dir = "wq-data";
+  Durability durability = Durability::process;
+  int concurrency = 4;              // global limit on running jobs
+  std::size_t max_queued = 0;       // 0: unlimited; else submits past it are refused (429)
+  Millis progress_persist_interval{250};
+  std::optional<Millis> finished_job_ttl;  // none: finished jobs are kept
+  Millis sweep_interval{60000};
+  std::map<std::string, TaskConfig> tasks;
+
+  // Parses TOML text; `source` names the file in error messages.
+  static Result<Config> parse(std::string_view toml, std::string_view source);
+  // Reads and parses a file. Relative paths in it are resolved against its directory.
+  static Result<Config> try_load(const std::filesystem::path& file);
+  // As try_load, but throws ErrorException: for `wq::Queue queue(wq::Config::load(...))`.
+  static Config load(const std::filesystem::path& file);
+
+  // The store URL with the default filled in.
+  std::string store_url() const;
+};
+
+// Parses "30", 30, 2.5, "250ms", "5s", "10m", "2h", "7d".
+std::optional<Millis> parse_duration(std::string_view text) noexcept;
+
+}  // namespace wq

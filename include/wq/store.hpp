@@ -1,0 +1,141 @@
+// The durable record of jobs (DESIGN §5). One interface, a dozen domain verbs; implemented by
+// the SQLite store (single node) and the PostgreSQL store (many nodes).
+//
+// Threading: every method is safe to call from any thread and may block on I/O; callers that
+// must not block (reactor threads) call it from a worker. Each write verb is one atomic store
+// transaction: an observer never sees half a transition. Writes from concurrent callers are
+// grouped into shared commits by the implementation, so throughput scales with callers.
+#pragma once
+
+#include "wq/config.hpp"
+#include "wq/error.hpp"
+#include "wq/job.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace wq {
+
+// A validated, fully defaulted job ready to insert.
+struct NewJob {
+  Job job;                      // state queued; id, key, spec fields and created_at filled in
+  boost::json::object secrets;  // secret params; kept only until the job finishes
+  std::string spec_hash;        // SHA-256 of task + canonical params (secrets included)
+  bool id_given = false;        // the caller chose job.id: same spec -> same job, else conflict
+  bool force = false;           // do not return a retained success for the key
+  std::size_t max_queued = 0;   // 0: no limit; else refuse with queue_full past it
+};
+
+struct ClaimRequest {
+  std::size_t max_jobs = 1;
+  std::vector<std::string> full_tasks;  // tasks at their concurrency limit: skip them
+  std::string node;                     // who runs them (lease holder)
+};
+
+struct ClaimedJob {
+  Job job;  // state running, attempt incremented, started_at set
+  boost::json::object secrets;
+};
+
+// How a running attempt ends. `state` queued means "retry at retry_at".
+struct Outcome {
+  JobState state = JobState::succeeded;
+  std::optional<TimePoint> retry_at;
+  std::optional<int> returncode;
+  std::optional<std::string> error;
+  std::optional<std::uint64_t> result_size;
+  std::optional<TimePoint> result_expires_at;
+  std::uint64_t seq = 0;  // the seq of the terminal (or requeued) snapshot; > any published
+  double fraction = 1.0;
+  std::optional<std::string> message;
+};
+
+struct ProgressWrite {
+  std::string id;
+  std::uint64_t seq = 0;
+  double fraction = 0.0;
+  std::optional<std::string> message;
+};
+
+struct JobFilter {
+  std::optional<JobState> state;
+  std::optional<std::string> task;
+  std::optional<std::string> owner;  // none: every owner
+  std::size_t limit = 100;
+  std::optional<std::string> cursor;  // from a previous page's next_cursor
+};
+
+struct JobPage {
+  std::vector<Job> jobs;  // newest first
+  std::optional<std::string> next_cursor;
+};
+
+// What start-up recovery decided for a job left `running` by a dead process.
+struct Recovered {
+  Job job;  // as it is now: queued again (retry) or failed (interrupted)
+};
+
+struct Swept {
+  std::vector<std::string> results_expired;  // ids whose result files must be deleted
+  std::size_t jobs_removed = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Inserts `job` or returns the job it dedups to (DESIGN §3): an active job with the same
+  // (owner, key); the last success for the key while its result is retained (unless force);
+  // the same id with the same spec. A different spec under a given id is Errc::conflict.
+  // Returns only after the commit.
+  virtual Result<Submitted> submit(const NewJob& job) = 0;
+
+  // Moves up to max_jobs runnable (run_at <= now) queued jobs to running, highest priority
+  // first, then FIFO, skipping full tasks.
+  virtual Result<std::vector<ClaimedJob>> claim(const ClaimRequest& req) = 0;
+
+  // Records the end of a running attempt: terminal, or queued again for a retry. Clears the
+  // secrets of a terminal job. Errc::not_found if the job is not running.
+  virtual Result<Job> finish(std::string_view id, const Outcome& outcome) = 0;
+
+  // Cancels a queued job (it never starts) or marks a running one cancel-requested (its
+  // runner kills it and finishes it as cancelled). Returns the job as it is after the call;
+  // a finished job is returned unchanged. `owner` none: any owner.
+  virtual Result<Job> cancel(std::string_view id, const std::optional<std::string>& owner) = 0;
+
+  // Persists the latest progress of running jobs (throttled by the caller).
+  virtual Result<void> save_progress(std::span<const ProgressWrite> writes) = 0;
+
+  virtual Result<std::optional<Job>> get(std::string_view id) = 0;
+  virtual Result<JobPage> list(const JobFilter& filter) = 0;
+
+  // The number of jobs that will start before this queued job: the running jobs plus the
+  // queued ones ahead of it in priority/FIFO order (the Overview seed's definition). 0 for a
+  // job that is not queued.
+  virtual std::int64_t n_ahead(const Job& job) = 0;
+
+  // The earliest run_at among queued jobs that are not yet runnable, if any.
+  virtual std::optional<TimePoint> next_run_at() = 0;
+
+  // Start-up: jobs left running by a dead process are queued again (attempt counted) when
+  // `retry(job)` says so, otherwise failed with an `interrupted` error. Bumps the seq of every
+  // unfinished job past anything the dead process may have published.
+  virtual Result<std::vector<Recovered>> recover(
+      const std::function<bool(const Job&)>& retry) = 0;
+
+  // Drops results whose retention expired and finished jobs older than `finished_before`.
+  virtual Result<Swept> sweep(TimePoint now, std::optional<TimePoint> finished_before) = 0;
+};
+
+// Opens the store named by config.store_url(): "sqlite:PATH". Errc::locked if another process
+// holds it; Errc::store_failed with the reason otherwise.
+Result<std::unique_ptr<Store>> open_store(const Config& config);
+
+}  // namespace wq
