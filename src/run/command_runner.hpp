@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace wq::run {
@@ -50,12 +51,28 @@ class CommandRunner {
   using DoneFn = std::function<void(CommandResult)>;
 
   CommandRunner();
-  ~CommandRunner();  // kills every child (SIGKILL to its process group) and reaps it
+  // Kills every child (SIGKILL to its process group), reaps it and calls its `done` with
+  // cancelled ("cancelled: the command runner shut down"), on the reactor thread, before
+  // returning. Must not be called from a callback, nor concurrently with start().
+  ~CommandRunner();
   CommandRunner(const CommandRunner&) = delete;
   CommandRunner& operator=(const CommandRunner&) = delete;
 
-  // Starts the program; `done` is called exactly once, even when it cannot be started.
-  // Returns a run id for cancel().
+  // Starts the program; `done` is called exactly once, even when it cannot be started
+  // (failed, returncode 127, error "cannot start program 'P': REASON" or "cannot enter
+  // directory 'D': REASON"). Returns a run id for cancel(). When the program exits, whatever
+  // is left in its process group is killed. `progress` is called with each new value: the
+  // newest complete stdout line of each read (stdout_lines), or each changed status-file
+  // reading (status_file: read every kStatusPollInterval and once more at exit); invalid
+  // lines are logged as warnings and ignored. Outcomes and their errors:
+  //   exit 0 (with a non-empty output unless !produces_output)  succeeded, returncode 0
+  //   exit N != 0        failed, N,   "Exited with code N\nstderr:\n<tail>"
+  //   signal S           failed, -S,  "Killed by signal S (SIGNAME)\nstderr:\n<tail>"
+  //   output missing/empty, unreadable, or over max_output_bytes
+  //                      failed, -999, "Exited with code -999\nstderr:\n<why>"
+  //   timeout            timed_out, the exit's code, "timed out after 2s"
+  //   cancel()           cancelled, the exit's code, "cancelled"
+  // The stderr tail is the last stderr_tail_bytes, made valid UTF-8.
   std::uint64_t start(CommandSpec spec, ProgressFn progress, DoneFn done);
 
   // SIGTERM to the run's process group, SIGKILL after its kill_grace; its outcome becomes
@@ -74,7 +91,14 @@ struct ProgressLine {
 };
 std::optional<ProgressLine> parse_progress_line(std::string_view line);
 
-// Parses a status file: an integer percent 0..100, or the progress-line form.
+// Parses a status file: an integer percent 0..100 (so "1" is 1%), or the progress-line form.
+// Only the last non-empty line counts; surrounding whitespace is ignored.
 std::optional<ProgressLine> parse_status_file(std::string_view content);
+
+// `text` with every invalid UTF-8 sequence replaced by U+FFFD: messages and stderr tails end
+// up in JSON.
+std::string valid_utf8(std::string_view text);
+
+inline constexpr std::chrono::milliseconds kStatusPollInterval{100};
 
 }  // namespace wq::run

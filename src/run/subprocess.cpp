@@ -1,0 +1,297 @@
+#include "run/subprocess.hpp"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+extern char** environ;
+
+namespace wq::run {
+namespace {
+
+// The child runs on a borrowed stack in our address space (CLONE_VM|CLONE_VFORK) while we are
+// suspended, so it may only make raw system calls: no allocation, no locks, no libc wrappers
+// that sanitizers intercept (their interceptors would run on our per-thread state), and no
+// return from child_main. It reports a failure by writing into ChildArgs, which we read after
+// clone() returns; by then the child has either exec'd or exited.
+struct ChildArgs {
+  const char* const* programs;  // candidate paths, nullptr-terminated
+  char* const* argv;
+  char* const* envp;
+  const char* cwd;  // nullptr: keep ours
+  int stdio[3];     // all >= 3, so dup3 onto 0..2 never meets itself
+  pid_t parent;
+  int close_from_fallback_max;
+  int error = 0;         // errno of the failed step
+  bool in_cwd = false;   // the failed step was chdir
+};
+
+// rt_sigaction's kernel ABI (not glibc's struct sigaction). Identical on x86-64 and arm64.
+struct KernelSigaction {
+  void (*handler)(int);
+  unsigned long flags;
+  void (*restorer)();
+  std::uint64_t mask;
+};
+
+enum { kExecFailed = 127 };
+
+[[noreturn]] __attribute__((no_sanitize("address", "thread", "undefined"))) void child_exit(
+    int code) {
+  for (;;) syscall(SYS_exit, code);
+}
+
+__attribute__((no_sanitize("address", "thread", "undefined"))) int child_main(void* raw) {
+  auto* a = static_cast<ChildArgs*>(raw);
+  // Our handlers must not run in the child: it shares our memory until exec.
+  const KernelSigaction dfl{SIG_DFL, 0, nullptr, 0};
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) syscall(SYS_rt_sigaction, sig, &dfl, nullptr, 8);
+  }
+  syscall(SYS_setpgid, 0, 0);
+  syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (syscall(SYS_getppid) != a->parent) child_exit(kExecFailed);
+  for (int i = 0; i < 3; ++i) {
+    if (syscall(SYS_dup3, a->stdio[i], i, 0) < 0) {
+      a->error = errno;
+      child_exit(kExecFailed);
+    }
+  }
+  if (a->cwd != nullptr && syscall(SYS_chdir, a->cwd) < 0) {
+    a->error = errno;
+    a->in_cwd = true;
+    child_exit(kExecFailed);
+  }
+  if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0) {
+    for (int fd = 3; fd < a->close_from_fallback_max; ++fd) syscall(SYS_close, fd);
+  }
+  const std::uint64_t empty_mask = 0;
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty_mask, nullptr, 8);
+  int error = ENOENT;
+  for (const char* const* p = a->programs; *p != nullptr; ++p) {
+    syscall(SYS_execve, *p, a->argv, a->envp);
+    // As execvp: keep searching past missing or inaccessible entries, report EACCES if any.
+    if (errno == EACCES) {
+      error = EACCES;
+    } else if (errno != ENOENT && errno != ENOTDIR) {
+      error = errno;
+      break;
+    }
+  }
+  a->error = error;
+  child_exit(kExecFailed);
+}
+
+Error spawn_error(std::string detail) { return make_error(Errc::bad_input, std::move(detail)); }
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+// A close-on-exec descriptor numbered >= 3 (a parent with 0..2 closed would otherwise hand
+// out those numbers, and dup3 onto them would clobber one another).
+bool lift_above_stdio(UniqueFd& fd) {
+  if (fd.get() >= 3) return true;
+  int lifted = fcntl(fd.get(), F_DUPFD_CLOEXEC, 3);
+  if (lifted < 0) return false;
+  fd.reset(lifted);
+  return true;
+}
+
+bool make_pipe(UniqueFd& read_end, UniqueFd& write_end) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) return false;
+  read_end.reset(fds[0]);
+  write_end.reset(fds[1]);
+  return lift_above_stdio(read_end) && lift_above_stdio(write_end);
+}
+
+bool set_non_blocking(int fd) {
+  int flags = fcntl(fd, F_GETFL);
+  return flags >= 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
+}
+
+// Opened once and kept for the life of the process: every child without stdin data reads it.
+int dev_null() {
+  static const int fd = [] {
+    UniqueFd f(open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (f && !lift_above_stdio(f)) f.reset();
+    return f.release();
+  }();
+  return fd;
+}
+
+std::string_view env_name(std::string_view entry) { return entry.substr(0, entry.find('=')); }
+
+std::vector<std::string> program_candidates(const std::string& program,
+                                            const std::vector<std::string>& extra_env) {
+  if (program.find('/') != std::string::npos) return {program};
+  std::string path = "/usr/bin:/bin";
+  if (const char* ours = getenv("PATH")) path = ours;
+  for (const auto& e : extra_env) {
+    if (env_name(e) == "PATH") path = e.substr(5);
+  }
+  std::vector<std::string> out;
+  std::string_view rest = path;
+  while (true) {
+    auto colon = rest.find(':');
+    std::string_view dir = rest.substr(0, colon);
+    std::string candidate(dir.empty() ? "." : dir);
+    out.push_back(candidate + "/" + program);
+    if (colon == std::string_view::npos) break;
+    rest.remove_prefix(colon + 1);
+  }
+  return out;
+}
+
+}  // namespace
+
+void UniqueFd::reset(int fd) noexcept {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
+Result<Subprocess> Subprocess::spawn(const SpawnOptions& options) {
+  if (options.argv.empty() || options.argv.front().empty()) {
+    return spawn_error("cannot start a program: the command is empty");
+  }
+  const std::string& program = options.argv.front();
+  Subprocess p;
+  UniqueFd child_in, child_out, child_err;
+  if (options.pipe_stdin) {
+    if (!make_pipe(child_in, p.stdin_) || !set_non_blocking(p.stdin_.get())) {
+      return spawn_error("cannot start program '" + program + "': pipe: " + errno_text(errno));
+    }
+  }
+  if (!make_pipe(p.stdout_, child_out) || !make_pipe(p.stderr_, child_err) ||
+      !set_non_blocking(p.stdout_.get()) || !set_non_blocking(p.stderr_.get())) {
+    return spawn_error("cannot start program '" + program + "': pipe: " + errno_text(errno));
+  }
+  if (!options.pipe_stdin && dev_null() < 0) {
+    return spawn_error("cannot start program '" + program + "': /dev/null: " + errno_text(errno));
+  }
+
+  std::vector<char*> argv;
+  argv.reserve(options.argv.size() + 1);
+  for (const auto& a : options.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+
+  std::vector<char*> envp;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    bool overridden = false;
+    for (const auto& extra : options.env) {
+      if (env_name(extra) == env_name(*e)) overridden = true;
+    }
+    if (!overridden) envp.push_back(*e);
+  }
+  for (const auto& extra : options.env) envp.push_back(const_cast<char*>(extra.c_str()));
+  envp.push_back(nullptr);
+
+  const std::vector<std::string> candidates = program_candidates(program, options.env);
+  std::vector<const char*> programs;
+  for (const auto& c : candidates) programs.push_back(c.c_str());
+  programs.push_back(nullptr);
+
+  const std::string cwd = options.cwd.string();
+  ChildArgs args{};
+  args.programs = programs.data();
+  args.argv = argv.data();
+  args.envp = envp.data();
+  args.cwd = cwd.empty() ? nullptr : cwd.c_str();
+  args.stdio[0] = options.pipe_stdin ? child_in.get() : dev_null();
+  args.stdio[1] = child_out.get();
+  args.stdio[2] = child_err.get();
+  args.parent = getpid();
+  args.close_from_fallback_max = static_cast<int>(sysconf(_SC_OPEN_MAX));
+
+  // The child borrows this stack until it execs or exits; CLONE_VFORK keeps us suspended
+  // until then. All signals stay blocked meanwhile so no handler of ours runs on it.
+  alignas(64) char stack[32 * 1024];
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int pidfd = -1;
+  pid_t pid = clone(child_main, stack + sizeof(stack),
+                    CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &args, &pidfd);
+  const int clone_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) {
+    return spawn_error("cannot start program '" + program + "': " + errno_text(clone_errno));
+  }
+  p.pid_ = pid;
+  p.pidfd_.reset(pidfd);
+  if (args.error != 0) {
+    p.wait();
+    if (args.in_cwd) {
+      return spawn_error("cannot enter directory '" + cwd + "': " + errno_text(args.error));
+    }
+    return spawn_error("cannot start program '" + program + "': " + errno_text(args.error));
+  }
+  return p;
+}
+
+Subprocess::Subprocess(Subprocess&& other) noexcept
+    : pid_(std::exchange(other.pid_, -1)),
+      reaped_(std::exchange(other.reaped_, false)),
+      pidfd_(std::move(other.pidfd_)),
+      stdin_(std::move(other.stdin_)),
+      stdout_(std::move(other.stdout_)),
+      stderr_(std::move(other.stderr_)) {}
+
+Subprocess& Subprocess::operator=(Subprocess&& other) noexcept {
+  if (this != &other) {
+    if (pid_ > 0 && !reaped_) {
+      signal_group(SIGKILL);
+      wait();
+    }
+    pid_ = std::exchange(other.pid_, -1);
+    reaped_ = std::exchange(other.reaped_, false);
+    pidfd_ = std::move(other.pidfd_);
+    stdin_ = std::move(other.stdin_);
+    stdout_ = std::move(other.stdout_);
+    stderr_ = std::move(other.stderr_);
+  }
+  return *this;
+}
+
+Subprocess::~Subprocess() {
+  if (pid_ > 0 && !reaped_) {
+    signal_group(SIGKILL);
+    wait();
+  }
+}
+
+void Subprocess::signal_group(int sig) noexcept {
+  if (pid_ > 0 && !reaped_) ::kill(-pid_, sig);
+}
+
+bool Subprocess::exited() const noexcept {
+  if (pid_ <= 0 || reaped_) return true;
+  siginfo_t info{};
+  int rc = waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.get()), &info,
+                  WEXITED | WNOHANG | WNOWAIT);
+  return rc < 0 || info.si_pid != 0;
+}
+
+ExitStatus Subprocess::wait() {
+  if (pid_ <= 0 || reaped_) return {};
+  siginfo_t info{};
+  int rc;
+  do {
+    rc = waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.get()), &info, WEXITED);
+  } while (rc < 0 && errno == EINTR);
+  reaped_ = true;
+  // ECHILD: someone else reaped it (SIGCHLD set to SIG_IGN auto-reaps); the status is lost.
+  if (rc < 0) return ExitStatus{-1, 0};
+  if (info.si_code == CLD_EXITED) return ExitStatus{info.si_status, 0};
+  return ExitStatus{0, info.si_status};
+}
+
+}  // namespace wq::run
