@@ -1,0 +1,103 @@
+// TimeoutExecutor: wraps an executor so that every future not done `timeout` after submission
+// gets one cancel() attempt (which, as any cancel, may fail if the work cannot be stopped).
+// A future cancelled this way is cancelled, like any other, and counted in stats().timeouts.
+//
+// Threading: a cheap shared handle, thread-safe. One timer thread per executor, named `name`,
+// which runs the cancels (and so the cancelled futures' callbacks). Shutdown stops the timer:
+// futures then complete normally, without a deadline.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "wq/exec/composable.hpp"
+#include "wq/exec/executor_stats.hpp"
+#include "wq/exec/future.hpp"
+#include "wq/exec/timer_thread.hpp"
+
+namespace wq::exec {
+namespace detail {
+
+// Follows an inner future; its timer entry cancels it at the deadline.
+template <class T>
+class DeadlineState final : public State<T>, public TimerEntry {
+ public:
+  DeadlineState() : State<T>(true) {}
+
+  static Future<T> attach(const std::shared_ptr<DeadlineState>& self,
+                          const std::shared_ptr<State<T>>& inner) {
+    self->set_delegate(inner);
+    inner->add_callback(
+        [self](StateBase& s) { resolve_from<T>(*self, static_cast<State<T>&>(s)); });
+    return Future<T>(self);
+  }
+
+  bool fire() override { return !this->done() && this->cancel(); }
+  bool obsolete() const override { return this->done(); }
+};
+
+// Follows `inner`, cancelling it at `deadline` unless the timer has stopped.
+template <class T>
+Future<T> with_deadline(TimerThread& timer, const std::shared_ptr<State<T>>& inner,
+                        Clock::time_point deadline) {
+  auto state = std::make_shared<DeadlineState<T>>();
+  auto future = DeadlineState<T>::attach(state, inner);
+  timer.schedule(deadline, std::move(state));
+  return future;
+}
+
+}  // namespace detail
+
+template <class Inner>
+class TimeoutExecutor : public Composable<TimeoutExecutor<Inner>> {
+ public:
+  TimeoutExecutor(Inner inner, Seconds timeout, std::string name = "wq-timeout")
+      : impl_(std::make_shared<Impl>(std::move(inner), timeout, std::move(name))) {}
+
+  template <class F, class... A>
+  auto submit(F&& f, A&&... args) {
+    return submit_timeout(impl_->timeout, std::forward<F>(f), std::forward<A>(args)...);
+  }
+
+  // As submit(), with this future's own timeout. Throws ShutdownError after shutdown(), or
+  // what the inner submit throws.
+  template <class F, class... A>
+  auto submit_timeout(Seconds timeout, F&& f, A&&... args) {
+    impl_->flag.ensure_alive(impl_->name);
+    const auto deadline = detail::deadline_after(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
+    auto inner = impl_->inner.submit(std::forward<F>(f), std::forward<A>(args)...);
+    detail::Counters::bump(impl_->counters.futures);
+    return detail::with_deadline(impl_->timer, inner.state(), deadline);
+  }
+
+  // Stops accepting work and the timer; propagates to the inner executor. Idempotent.
+  void shutdown(bool wait = true) {
+    impl_->flag.begin();
+    impl_->timer.stop(wait);
+    impl_->inner.shutdown(wait);
+  }
+
+  ExecutorStats stats() const {
+    auto s = impl_->counters.snapshot(impl_->name);
+    s.timeouts = impl_->timer.fired();
+    return s;
+  }
+
+ private:
+  struct Impl {
+    Impl(Inner i, Seconds t, std::string n)
+        : inner(std::move(i)), timeout(t), name(std::move(n)), timer(name) {}
+    Inner inner;
+    const Seconds timeout;
+    const std::string name;
+    detail::TimerThread timer;
+    detail::ShutdownFlag flag;
+    detail::Counters counters;
+  };
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace wq::exec
