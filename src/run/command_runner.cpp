@@ -17,7 +17,9 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -35,6 +37,7 @@ constexpr std::size_t kMaxLineBytes = 64 * 1024;  // a longer stdout line keeps 
 constexpr std::size_t kFinalDrainBytes = 4 << 20;
 constexpr std::size_t kLoggedLineBytes = 200;
 constexpr std::size_t kStatusFileBytes = 4096;
+constexpr int kSpawnerThreads = 4;
 constexpr int kCannotStart = 127;
 constexpr int kOutputProblem = -999;
 constexpr std::string_view kInvalidProgram =
@@ -114,11 +117,15 @@ struct Run {
   std::size_t stdin_written = 0;
   std::optional<ProgressLine> last_status;
   KillReason kill_reason = KillReason::none;
-  bool started = false;
-  bool cancel_requested = false;  // cancel() overtook launch()
+  bool cancel_requested = false;  // cancel() came while it was being spawned
   bool finished = false;
 };
 using RunPtr = std::shared_ptr<Run>;
+
+struct SpawnRequest {
+  RunPtr run;
+  SpawnOptions options;
+};
 
 bool adopt(Descriptor& d, UniqueFd fd, ErrorCode& ec) {
   d.assign(fd.get(), ec);
@@ -258,21 +265,46 @@ CommandResult classify(const Run& run, ExitStatus status) {
 
 class CommandRunner::Impl {
  public:
-  Impl() : work_(asio::make_work_guard(ioc_)), thread_([this] { run_reactor(); }) {}
+  Impl() : work_(asio::make_work_guard(ioc_)), thread_([this] { run_reactor(); }) {
+    for (int i = 0; i < kSpawnerThreads; ++i) spawners_.emplace_back([this] { run_spawner(); });
+  }
 
+  // Spawning stops first, so every child spawned is posted to the reactor before shut_down
+  // is; the spawner threads exit last, as their exit SIGKILLs their children (PDEATHSIG) and
+  // that must not overtake shut_down's own kill.
   ~Impl() {
+    {
+      std::unique_lock lock(spawn_mutex_);
+      spawning_stopped_ = true;
+      spawn_idle_.wait(lock, [&] { return spawns_in_flight_ == 0; });
+    }
     asio::post(ioc_, [this] { shut_down(); });
     thread_.join();
+    {
+      std::lock_guard lock(spawn_mutex_);
+      spawners_exit_ = true;
+    }
+    spawn_wanted_.notify_all();
+    for (auto& t : spawners_) t.join();
   }
 
   std::uint64_t start(CommandSpec spec, ProgressFn progress, DoneFn done) {
     const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
     auto run = std::make_shared<Run>(ioc_, id, std::move(spec), std::move(progress), std::move(done));
+    SpawnOptions options;
+    options.argv = std::move(run->spec.argv);
+    options.env = std::move(run->spec.env);
+    options.cwd = run->spec.cwd;
+    options.pipe_stdin = run->spec.stdin_data.has_value();
     {
       std::lock_guard lock(mutex_);
       runs_.emplace(id, run);
     }
-    asio::post(ioc_, [this, run] { launch(run); });
+    {
+      std::lock_guard lock(spawn_mutex_);
+      spawn_queue_.push_back(SpawnRequest{std::move(run), std::move(options)});
+    }
+    spawn_wanted_.notify_one();
     return id;
   }
 
@@ -285,7 +317,8 @@ class CommandRunner::Impl {
       run = it->second;
     }
     asio::post(ioc_, [this, run] {
-      if (!run->started) {
+      if (run->finished) return;
+      if (!run->process) {
         run->cancel_requested = true;
       } else {
         begin_kill(run, KillReason::cancelled);
@@ -306,33 +339,57 @@ class CommandRunner::Impl {
     }
   }
 
-  void launch(const RunPtr& run) {
-    if (run->finished) return;
-    run->started = true;
-    if (run->cancel_requested) return finish(run, CommandResult{CommandResult::Kind::cancelled, 0, "cancelled", 0});
-    SpawnOptions options;
-    options.argv = std::move(run->spec.argv);
-    options.env = std::move(run->spec.env);
-    options.cwd = run->spec.cwd;
-    options.pipe_stdin = run->spec.stdin_data.has_value();
-    auto spawned = Subprocess::spawn(options);
+  // A spawn blocks its thread until the child has exec'd, which takes a scheduler slice or
+  // more on a busy machine; several spawner threads keep that latency off the reactor and let
+  // spawns overlap. They live as long as the runner, as PR_SET_PDEATHSIG requires.
+  void run_spawner() {
+    block_async_signals();
+    for (;;) {
+      SpawnRequest request;
+      {
+        std::unique_lock lock(spawn_mutex_);
+        spawn_wanted_.wait(lock, [&] {
+          return spawners_exit_ || (!spawning_stopped_ && !spawn_queue_.empty());
+        });
+        if (spawners_exit_) return;
+        request = std::move(spawn_queue_.front());
+        spawn_queue_.pop_front();
+        ++spawns_in_flight_;
+      }
+      Result<Subprocess> spawned = spawn(request.options);
+      asio::post(ioc_, [this, run = std::move(request.run), spawned = std::move(spawned)]() mutable {
+        on_spawned(run, std::move(spawned));
+      });
+      std::lock_guard lock(spawn_mutex_);
+      if (--spawns_in_flight_ == 0 && spawning_stopped_) spawn_idle_.notify_all();
+    }
+  }
+
+  static Result<Subprocess> spawn(const SpawnOptions& options) {
+    try {
+      return Subprocess::spawn(options);
+    } catch (const std::exception& e) {
+      return make_error(Errc::bad_input, fmt::format("cannot start program '{}': {}", options.argv.front(), e.what()));
+    }
+  }
+
+  void on_spawned(const RunPtr& run, Result<Subprocess> spawned) {
     if (!spawned) return finish(run, failed(kCannotStart, spawned.error().detail));
     Subprocess& process = run->process.emplace(std::move(*spawned));
-
+    const bool pipe_stdin = run->spec.stdin_data.has_value();
     ErrorCode ec;
     const bool watched = adopt(run->out, process.take_stdout(), ec) &&
                          adopt(run->err, process.take_stderr(), ec) &&
-                         (!options.pipe_stdin || adopt(run->in, process.take_stdin(), ec)) &&
+                         (!pipe_stdin || adopt(run->in, process.take_stdin(), ec)) &&
                          watch_exit(run->exit_watch, process.pidfd(), ec);
     if (!watched) {
       process.signal_group(SIGKILL);
       process.wait();
-      return finish(run, failed(kCannotStart, fmt::format("cannot watch program '{}': {}",
-                                                          options.argv.front(), ec.message())));
+      return finish(run, failed(kCannotStart, fmt::format("cannot watch the program: {}", ec.message())));
     }
     wait_readable(run, Stream::out);
     wait_readable(run, Stream::err);
-    if (options.pipe_stdin) write_stdin(run);
+    if (pipe_stdin) write_stdin(run);
     if (run->spec.timeout) {
       run->deadline.expires_after(*run->spec.timeout);
       run->deadline.async_wait([this, run](const ErrorCode& e) {
@@ -343,6 +400,7 @@ class CommandRunner::Impl {
     run->exit_watch.async_wait(Descriptor::wait_read, [this, run](const ErrorCode& e) {
       if (!e && !run->finished) on_exit(run);
     });
+    if (run->cancel_requested) begin_kill(run, KillReason::cancelled);
   }
 
   Descriptor& pipe_of(Run& run, Stream which) { return which == Stream::out ? run.out : run.err; }
@@ -492,7 +550,15 @@ class CommandRunner::Impl {
   std::mutex mutex_;
   std::unordered_map<std::uint64_t, RunPtr> runs_;  // guarded by mutex_; the runs not finished
   std::array<char, kReadChunk> buffer_;             // reactor thread only
-  std::thread thread_;                              // last: starts once the rest exists
+  std::mutex spawn_mutex_;
+  std::condition_variable spawn_wanted_;
+  std::condition_variable spawn_idle_;
+  std::deque<SpawnRequest> spawn_queue_;  // guarded by spawn_mutex_
+  int spawns_in_flight_ = 0;              // guarded by spawn_mutex_
+  bool spawning_stopped_ = false;         // guarded by spawn_mutex_
+  bool spawners_exit_ = false;            // guarded by spawn_mutex_
+  std::vector<std::thread> spawners_;
+  std::thread thread_;  // last: starts once the rest exists
 };
 
 CommandRunner::CommandRunner() : impl_(std::make_unique<Impl>()) {}

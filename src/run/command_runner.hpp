@@ -1,10 +1,12 @@
 // Runs command tasks (DESIGN §2): spawns programs without a shell, drains their pipes, parses
 // progress, enforces timeouts, kills on cancel, and reports one outcome per run.
 //
-// Threading: one reactor thread (an Asio io_context) owns every child: it spawns them (so the
-// PR_SET_PDEATHSIG parent thread lives as long as the runner), reads their pipes, watches
-// status files, runs timers and reaps exits via pidfds. start() and cancel() may be called
-// from any thread; the callbacks run on the reactor thread and must not block.
+// Threading: one reactor thread (an Asio io_context) owns every child once started: it reads
+// their pipes, watches status files, runs timers, kills and reaps exits via pidfds. A few
+// spawner threads do the vfork+exec (each blocks until its child has exec'd) so that spawns
+// overlap; they live as long as the runner, so PR_SET_PDEATHSIG ties each child to it. start()
+// and cancel() may be called from any thread; callbacks run on the reactor thread and must
+// not block.
 #pragma once
 
 #include "wq/config.hpp"

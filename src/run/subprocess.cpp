@@ -1,5 +1,6 @@
 #include "run/subprocess.hpp"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -91,6 +92,24 @@ __attribute__((no_sanitize("address", "thread", "undefined"))) int child_main(vo
   child_exit(kExecFailed);
 }
 
+using CloneFn = int (*)(int (*)(void*), void*, int, void*, ...);
+
+// ThreadSanitizer's clone() interceptor treats every clone as a fork and runs its fork
+// bookkeeping in the child, which under CLONE_VM rewrites the parent's own race-detector
+// state. Its builds call libc's clone directly.
+CloneFn libc_clone() {
+#if defined(__SANITIZE_THREAD__)
+  static const CloneFn fn = [] {
+    void* libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+    void* symbol = libc != nullptr ? dlsym(libc, "clone") : nullptr;
+    return symbol != nullptr ? reinterpret_cast<CloneFn>(symbol) : &::clone;
+  }();
+  return fn;
+#else
+  return &::clone;
+#endif
+}
+
 Error spawn_error(std::string detail) { return make_error(Errc::bad_input, std::move(detail)); }
 
 std::string errno_text(int err) { return std::strerror(err); }
@@ -113,9 +132,14 @@ bool make_pipe(UniqueFd& read_end, UniqueFd& write_end) {
   return lift_above_stdio(read_end) && lift_above_stdio(write_end);
 }
 
-bool set_non_blocking(int fd) {
-  int flags = fcntl(fd, F_GETFL);
-  return flags >= 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
+// F_SETFL replaces only the status flags (a pipe end has none besides O_NONBLOCK here), so
+// no F_GETFL round trip is needed.
+bool set_non_blocking(int fd) { return fcntl(fd, F_SETFL, O_NONBLOCK) == 0; }
+
+// Only used where close_range(2) is missing (Linux < 5.9).
+int open_max() {
+  static const int value = static_cast<int>(sysconf(_SC_OPEN_MAX));
+  return value;
 }
 
 // Opened once and kept for the life of the process: every child without stdin data reads it.
@@ -209,7 +233,7 @@ Result<Subprocess> Subprocess::spawn(const SpawnOptions& options) {
   args.stdio[1] = child_out.get();
   args.stdio[2] = child_err.get();
   args.parent = getpid();
-  args.close_from_fallback_max = static_cast<int>(sysconf(_SC_OPEN_MAX));
+  args.close_from_fallback_max = open_max();
 
   // The child borrows this stack until it execs or exits; CLONE_VFORK keeps us suspended
   // until then. All signals stay blocked meanwhile so no handler of ours runs on it.
@@ -218,7 +242,7 @@ Result<Subprocess> Subprocess::spawn(const SpawnOptions& options) {
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   int pidfd = -1;
-  pid_t pid = clone(child_main, stack + sizeof(stack),
+  pid_t pid = libc_clone()(child_main, stack + sizeof(stack),
                     CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &args, &pidfd);
   const int clone_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
