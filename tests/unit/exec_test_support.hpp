@@ -6,6 +6,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
+#include <optional>
 #include <exception>
 #include <functional>
 #include <mutex>
@@ -78,6 +80,32 @@ class Counter {
   std::mutex mu_;
   std::condition_variable cv_;
   int value_ = 0;
+};
+
+// A FIFO whose pop() waits for an item.
+template <class T>
+class BlockingQueue {
+ public:
+  void push(T value) {
+    {
+      std::lock_guard lock(mu_);
+      items_.push_back(std::move(value));
+    }
+    cv_.notify_one();
+  }
+  // The next item; nullopt if kWait passed first.
+  std::optional<T> pop() {
+    std::unique_lock lock(mu_);
+    if (!cv_.wait_for(lock, kWait, [&] { return !items_.empty(); })) return std::nullopt;
+    T value = std::move(items_.front());
+    items_.pop_front();
+    return value;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<T> items_;
 };
 
 // Captures log_error messages for its lifetime (one at a time).
