@@ -1,9 +1,9 @@
 #include "run/argv_template.hpp"
 
-#include <boost/json/serialize.hpp>
 #include <fmt/format.h>
 
 #include <array>
+#include <boost/json/serialize.hpp>
 #include <utility>
 
 namespace wq::run {
@@ -45,7 +45,8 @@ std::optional<std::string> split(std::string_view arg, std::vector<Piece>& piece
       return fmt::format("unmatched '}}' at offset {} ({})", i, kSyntaxHint);
     } else if (c == '{') {
       const auto close = arg.find('}', i + 1);
-      if (close == std::string_view::npos) return fmt::format("unclosed '{{' at offset {} ({})", i, kSyntaxHint);
+      if (close == std::string_view::npos)
+        return fmt::format("unclosed '{{' at offset {} ({})", i, kSyntaxHint);
       const std::string_view name = arg.substr(i + 1, close - i - 1);
       std::optional<Piece> piece;
       if (name.starts_with(kParamPrefix) && name.size() > kParamPrefix.size() &&
@@ -101,14 +102,21 @@ std::string env_name_for(std::string_view param) {
 
 std::string render_param(const boost::json::value& value) {
   switch (value.kind()) {
-    case boost::json::kind::string: return std::string(value.get_string());
-    case boost::json::kind::int64: return std::to_string(value.get_int64());
-    case boost::json::kind::uint64: return std::to_string(value.get_uint64());
-    case boost::json::kind::double_: return fmt::format("{}", value.get_double());
-    case boost::json::kind::bool_: return value.get_bool() ? "true" : "false";
-    case boost::json::kind::null: return {};
+    case boost::json::kind::string:
+      return std::string(value.get_string());
+    case boost::json::kind::int64:
+      return std::to_string(value.get_int64());
+    case boost::json::kind::uint64:
+      return std::to_string(value.get_uint64());
+    case boost::json::kind::double_:
+      return fmt::format("{}", value.get_double());
+    case boost::json::kind::bool_:
+      return value.get_bool() ? "true" : "false";
+    case boost::json::kind::null:
+      return {};
     case boost::json::kind::object:
-    case boost::json::kind::array: return boost::json::serialize(value);
+    case boost::json::kind::array:
+      return boost::json::serialize(value);
   }
   return {};
 }
@@ -116,7 +124,8 @@ std::string render_param(const boost::json::value& value) {
 Result<void> validate_command_template(const TaskConfig& task) {
   for (std::size_t i = 0; i < task.command.size(); ++i) {
     auto problem = [&](std::string_view what) {
-      return make_error(Errc::config_invalid, fmt::format("tasks.{}.command[{}]: {}", task.name, i, what));
+      return make_error(Errc::config_invalid,
+                        fmt::format("tasks.{}.command[{}]: {}", task.name, i, what));
     };
     std::vector<Piece> pieces;
     if (auto syntax = split(task.command[i], pieces)) return problem(*syntax);
@@ -124,7 +133,8 @@ Result<void> validate_command_template(const TaskConfig& task) {
       if (piece.slot != Slot::param) continue;
       const ParamSpec* spec = task.param(piece.text);
       if (spec == nullptr && !task.params.empty()) {
-        return problem(fmt::format("uses {{param.{}}} but params declares no '{}'", piece.text, piece.text));
+        return problem(
+            fmt::format("uses {{param.{}}} but params declares no '{}'", piece.text, piece.text));
       }
       if (passes_secret_in_argv(task, spec)) return problem(secret_in_argv_problem(piece.text));
     }
@@ -138,30 +148,46 @@ Result<std::vector<std::string>> expand_argv(const TaskConfig& task, const Templ
   for (std::size_t i = 0; i < task.command.size(); ++i) {
     std::vector<Piece> pieces;
     if (auto syntax = split(task.command[i], pieces)) {
-      return make_error(Errc::bad_input, fmt::format("task '{}': command[{}]: {}", task.name, i, *syntax));
+      return make_error(Errc::bad_input,
+                        fmt::format("task '{}': command[{}]: {}", task.name, i, *syntax));
     }
     std::string arg;
     for (const auto& piece : pieces) {
       switch (piece.slot) {
-        case Slot::literal: arg += piece.text; break;
-        case Slot::output: arg += inputs.output.string(); break;
-        case Slot::status_file: arg += inputs.status_file.string(); break;
-        case Slot::job_dir: arg += inputs.job_dir.string(); break;
-        case Slot::job_id: arg += inputs.job_id; break;
+        case Slot::literal:
+          arg += piece.text;
+          break;
+        case Slot::output:
+          arg += inputs.output.string();
+          break;
+        case Slot::status_file:
+          arg += inputs.status_file.string();
+          break;
+        case Slot::job_dir:
+          arg += inputs.job_dir.string();
+          break;
+        case Slot::job_id:
+          arg += inputs.job_id;
+          break;
         case Slot::param: {
           if (passes_secret_in_argv(task, task.param(piece.text))) {
-            return make_error(Errc::config_invalid, fmt::format("task '{}': command[{}] {}", task.name, i,
-                                                                secret_in_argv_problem(piece.text)));
+            return make_error(Errc::config_invalid,
+                              fmt::format("task '{}': command[{}] {}", task.name, i,
+                                          secret_in_argv_problem(piece.text)));
           }
           const boost::json::value* value = find_value(task, inputs.params, piece.text);
           if (value == nullptr) {
-            return make_error(Errc::bad_input, fmt::format("params.{}: is required by task '{}' (its command "
-                                                           "uses {{param.{}}})", piece.text, task.name, piece.text));
+            return make_error(Errc::bad_input,
+                              fmt::format("params.{}: is required by task '{}' (its command "
+                                          "uses {{param.{}}})",
+                                          piece.text, task.name, piece.text));
           }
           std::string rendered = render_param(*value);
           if (rendered.find('\0') != std::string::npos) {
-            return make_error(Errc::bad_input, fmt::format("params.{}: contains a NUL character, which a "
-                                                           "program argument cannot hold", piece.text));
+            return make_error(Errc::bad_input,
+                              fmt::format("params.{}: contains a NUL character, which a "
+                                          "program argument cannot hold",
+                                          piece.text));
           }
           arg += rendered;
           break;
@@ -173,7 +199,8 @@ Result<std::vector<std::string>> expand_argv(const TaskConfig& task, const Templ
   return argv;
 }
 
-Result<std::vector<std::string>> secret_env(const TaskConfig& task, const boost::json::object& params) {
+Result<std::vector<std::string>> secret_env(const TaskConfig& task,
+                                            const boost::json::object& params) {
   std::vector<std::string> env;
   if (task.secrets_via != SecretsVia::env) return env;
   for (const auto& spec : task.params) {
@@ -182,8 +209,10 @@ Result<std::vector<std::string>> secret_env(const TaskConfig& task, const boost:
     if (value == nullptr) continue;
     std::string rendered = render_param(*value);
     if (rendered.find('\0') != std::string::npos) {
-      return make_error(Errc::bad_input, fmt::format("params.{}: contains a NUL character, which an "
-                                                     "environment variable cannot hold", spec.name));
+      return make_error(Errc::bad_input,
+                        fmt::format("params.{}: contains a NUL character, which an "
+                                    "environment variable cannot hold",
+                                    spec.name));
     }
     env.push_back(env_name_for(spec.name) + "=" + rendered);
   }
@@ -195,7 +224,8 @@ std::optional<std::string> secret_stdin(const TaskConfig& task, const boost::jso
   boost::json::object secrets;
   for (const auto& spec : task.params) {
     if (!spec.secret) continue;
-    if (const boost::json::value* value = find_value(task, params, spec.name)) secrets[spec.name] = *value;
+    if (const boost::json::value* value = find_value(task, params, spec.name))
+      secrets[spec.name] = *value;
   }
   return boost::json::serialize(secrets) + "\n";
 }

@@ -9,18 +9,17 @@
 // (1.5, 42, 1e+100), bool -> true/false, null -> "", object/array -> compact JSON.
 #pragma once
 
-#include "run/command_runner.hpp"
-#include "wq/config.hpp"
-#include "wq/error.hpp"
-
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
-
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "run/command_runner.hpp"
+#include "wq/config.hpp"
+#include "wq/error.hpp"
 
 namespace wq::run {
 
@@ -47,7 +46,8 @@ std::string render_param(const boost::json::value& value);
 
 // For secrets_via = env: "WQ_SECRET_<NAME>=value" per secret param present (NAME upper-cased,
 // anything but [A-Z0-9_] becoming '_'); empty otherwise. Errc::bad_input for a NUL byte.
-Result<std::vector<std::string>> secret_env(const TaskConfig& task, const boost::json::object& params);
+Result<std::vector<std::string>> secret_env(const TaskConfig& task,
+                                            const boost::json::object& params);
 
 // For secrets_via = stdin_json: one JSON object of the secret params present plus "\n";
 // nullopt otherwise (or when the task has none).

@@ -1,13 +1,5 @@
 #include "run/command_runner.hpp"
 
-#include "core/log.hpp"
-#include "run/subprocess.hpp"
-
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
@@ -16,6 +8,11 @@
 
 #include <array>
 #include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -23,6 +20,9 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+
+#include "core/log.hpp"
+#include "run/subprocess.hpp"
 
 namespace wq::run {
 namespace {
@@ -32,7 +32,7 @@ using Descriptor = asio::posix::stream_descriptor;
 using ErrorCode = boost::system::error_code;
 
 constexpr std::size_t kReadChunk = 64 * 1024;
-constexpr std::size_t kReadsPerTurn = 16;              // then yield, so one flood cannot starve others
+constexpr std::size_t kReadsPerTurn = 16;         // then yield, so one flood cannot starve others
 constexpr std::size_t kMaxLineBytes = 64 * 1024;  // a longer stdout line keeps only its head
 constexpr std::size_t kFinalDrainBytes = 4 << 20;
 constexpr std::size_t kLoggedLineBytes = 200;
@@ -64,7 +64,8 @@ CommandResult failed(int returncode, std::string error) {
 }
 
 CommandResult output_problem(std::string_view why) {
-  return failed(kOutputProblem, fmt::format("Exited with code {}\nstderr:\n{}", kOutputProblem, why));
+  return failed(kOutputProblem,
+                fmt::format("Exited with code {}\nstderr:\n{}", kOutputProblem, why));
 }
 
 // A reading from a read end we own: `fd` is a non-blocking pipe.
@@ -97,9 +98,17 @@ void discard_pending_sigpipe() {
 struct Run {
   Run(asio::io_context& ioc, std::uint64_t run_id, CommandSpec command,
       CommandRunner::ProgressFn on_progress, CommandRunner::DoneFn on_done)
-      : id(run_id), spec(std::move(command)), progress(std::move(on_progress)),
-        done(std::move(on_done)), exit_watch(ioc), out(ioc), err(ioc), in(ioc), deadline(ioc),
-        grace(ioc), status_poll(ioc) {}
+      : id(run_id),
+        spec(std::move(command)),
+        progress(std::move(on_progress)),
+        done(std::move(on_done)),
+        exit_watch(ioc),
+        out(ioc),
+        err(ioc),
+        in(ioc),
+        deadline(ioc),
+        grace(ioc),
+        status_poll(ioc) {}
   // exit_watch borrows the Subprocess's pidfd; it must never close it.
   ~Run() {
     if (exit_watch.is_open()) exit_watch.release();
@@ -144,12 +153,14 @@ void call_progress(Run& run, double fraction, std::optional<std::string> message
   try {
     run.progress(fraction, std::move(message));
   } catch (const std::exception& e) {
-    log::error("command runner: progress callback threw", {{"job", run.spec.job_id.c_str()}, {"what", e.what()}});
+    log::error("command runner: progress callback threw",
+               {{"job", run.spec.job_id.c_str()}, {"what", e.what()}});
   }
 }
 
 void report_stdout_line(Run& run, std::string_view line) {
-  if (auto p = parse_progress_line(line)) return call_progress(run, p->fraction, std::move(p->message));
+  if (auto p = parse_progress_line(line))
+    return call_progress(run, p->fraction, std::move(p->message));
   if (line.size() > kLoggedLineBytes) line = line.substr(0, kLoggedLineBytes);
   log::warn(fmt::format("invalid program: stdout must look like '0.25\\tmessage'; got '{}'",
                         valid_utf8(line)),
@@ -188,9 +199,11 @@ void consume_stderr(Run& run, std::string_view data) {
 
 std::string stderr_tail(const Run& run) {
   std::string_view tail = run.err_tail;
-  if (tail.size() > run.spec.stderr_tail_bytes) tail.remove_prefix(tail.size() - run.spec.stderr_tail_bytes);
+  if (tail.size() > run.spec.stderr_tail_bytes)
+    tail.remove_prefix(tail.size() - run.spec.stderr_tail_bytes);
   // The cut may split a character: drop its continuation bytes rather than print U+FFFD.
-  for (int i = 0; i < 3 && !tail.empty() && (static_cast<unsigned char>(tail.front()) & 0xC0) == 0x80; ++i) {
+  for (int i = 0;
+       i < 3 && !tail.empty() && (static_cast<unsigned char>(tail.front()) & 0xC0) == 0x80; ++i) {
     tail.remove_prefix(1);
   }
   return valid_utf8(tail);
@@ -219,7 +232,8 @@ void poll_status_file(Run& run) {
 CommandResult check_output(const Run& run) {
   struct stat st {};
   if (::stat(run.spec.output.c_str(), &st) != 0) {
-    if (errno != ENOENT) return output_problem(fmt::format("Failed to stat output file: {}", std::strerror(errno)));
+    if (errno != ENOENT)
+      return output_problem(fmt::format("Failed to stat output file: {}", std::strerror(errno)));
     log::warn(kInvalidProgram, {{"job", run.spec.job_id.c_str()}});
     return output_problem(kInvalidProgram);
   }
@@ -230,8 +244,9 @@ CommandResult check_output(const Run& run) {
     return output_problem(kInvalidProgram);
   }
   if (size > run.spec.max_output_bytes) {
-    return output_problem(fmt::format("the output is {} bytes, over the limit of {} bytes (max_result_size)",
-                                      size, run.spec.max_output_bytes));
+    return output_problem(
+        fmt::format("the output is {} bytes, over the limit of {} bytes (max_result_size)", size,
+                    run.spec.max_output_bytes));
   }
   return CommandResult{CommandResult::Kind::succeeded, 0, {}, size};
 }
@@ -243,7 +258,9 @@ CommandResult classify(const Run& run, ExitStatus status) {
       return CommandResult{CommandResult::Kind::cancelled, returncode, "cancelled", 0};
     case KillReason::timed_out:
       return CommandResult{CommandResult::Kind::timed_out, returncode,
-                           "timed out after " + format_duration(run.spec.timeout.value_or(std::chrono::milliseconds(0))), 0};
+                           "timed out after " + format_duration(run.spec.timeout.value_or(
+                                                    std::chrono::milliseconds(0))),
+                           0};
     case KillReason::shutdown:
       return CommandResult{CommandResult::Kind::cancelled, returncode,
                            "cancelled: the command runner shut down", 0};
@@ -255,7 +272,8 @@ CommandResult classify(const Run& run, ExitStatus status) {
                                           signal_name(status.signal), stderr_tail(run)));
   }
   if (status.code != 0) {
-    return failed(returncode, fmt::format("Exited with code {}\nstderr:\n{}", status.code, stderr_tail(run)));
+    return failed(returncode,
+                  fmt::format("Exited with code {}\nstderr:\n{}", status.code, stderr_tail(run)));
   }
   if (!run.spec.produces_output) return CommandResult{CommandResult::Kind::succeeded, 0, {}, 0};
   return check_output(run);
@@ -290,7 +308,8 @@ class CommandRunner::Impl {
 
   std::uint64_t start(CommandSpec spec, ProgressFn progress, DoneFn done) {
     const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
-    auto run = std::make_shared<Run>(ioc_, id, std::move(spec), std::move(progress), std::move(done));
+    auto run =
+        std::make_shared<Run>(ioc_, id, std::move(spec), std::move(progress), std::move(done));
     SpawnOptions options;
     options.argv = std::move(run->spec.argv);
     options.env = std::move(run->spec.env);
@@ -334,7 +353,8 @@ class CommandRunner::Impl {
         ioc_.run();
         return;
       } catch (const std::exception& e) {
-        log::error("command runner: unexpected exception on the reactor thread", {{"what", e.what()}});
+        log::error("command runner: unexpected exception on the reactor thread",
+                   {{"what", e.what()}});
       }
     }
   }
@@ -348,18 +368,18 @@ class CommandRunner::Impl {
       SpawnRequest request;
       {
         std::unique_lock lock(spawn_mutex_);
-        spawn_wanted_.wait(lock, [&] {
-          return spawners_exit_ || (!spawning_stopped_ && !spawn_queue_.empty());
-        });
+        spawn_wanted_.wait(
+            lock, [&] { return spawners_exit_ || (!spawning_stopped_ && !spawn_queue_.empty()); });
         if (spawners_exit_) return;
         request = std::move(spawn_queue_.front());
         spawn_queue_.pop_front();
         ++spawns_in_flight_;
       }
       Result<Subprocess> spawned = spawn(request.options);
-      asio::post(ioc_, [this, run = std::move(request.run), spawned = std::move(spawned)]() mutable {
-        on_spawned(run, std::move(spawned));
-      });
+      asio::post(ioc_,
+                 [this, run = std::move(request.run), spawned = std::move(spawned)]() mutable {
+                   on_spawned(run, std::move(spawned));
+                 });
       std::lock_guard lock(spawn_mutex_);
       if (--spawns_in_flight_ == 0 && spawning_stopped_) spawn_idle_.notify_all();
     }
@@ -369,11 +389,13 @@ class CommandRunner::Impl {
     try {
       return Subprocess::spawn(options);
     } catch (const std::exception& e) {
-      return make_error(Errc::bad_input, fmt::format("cannot start program '{}': {}", options.argv.front(), e.what()));
+      return make_error(Errc::bad_input, fmt::format("cannot start program '{}': {}",
+                                                     options.argv.front(), e.what()));
     }
   }
 
   void on_spawned(const RunPtr& run, Result<Subprocess> spawned) {
+    if (run->finished) return;  // a Subprocess dropped here is killed and reaped
     if (!spawned) return finish(run, failed(kCannotStart, spawned.error().detail));
     Subprocess& process = run->process.emplace(std::move(*spawned));
     const bool pipe_stdin = run->spec.stdin_data.has_value();
@@ -385,7 +407,8 @@ class CommandRunner::Impl {
     if (!watched) {
       process.signal_group(SIGKILL);
       process.wait();
-      return finish(run, failed(kCannotStart, fmt::format("cannot watch the program: {}", ec.message())));
+      return finish(
+          run, failed(kCannotStart, fmt::format("cannot watch the program: {}", ec.message())));
     }
     wait_readable(run, Stream::out);
     wait_readable(run, Stream::err);
@@ -414,12 +437,14 @@ class CommandRunner::Impl {
   // Edge-triggered readiness: read until EAGAIN before waiting again, or the wake-up is lost.
   void pump(const RunPtr& run, Stream which) {
     switch (read_some(*run, which, kReadsPerTurn)) {
-      case ReadState::would_block: return wait_readable(run, which);
+      case ReadState::would_block:
+        return wait_readable(run, which);
       case ReadState::more:
         return asio::post(ioc_, [this, run, which] {
           if (!run->finished) pump(run, which);
         });
-      case ReadState::closed: return;
+      case ReadState::closed:
+        return;
     }
   }
 
@@ -433,7 +458,9 @@ class CommandRunner::Impl {
         continue;
       }
       if (n < 0 && errno == EAGAIN) return ReadState::would_block;
-      if (n < 0) log::warn("command runner: reading the program's output failed", {{"job", run.spec.job_id.c_str()}, {"error", std::strerror(errno)}});
+      if (n < 0)
+        log::warn("command runner: reading the program's output failed",
+                  {{"job", run.spec.job_id.c_str()}, {"error", std::strerror(errno)}});
       ErrorCode ignored;  // closing a pipe we own cannot fail in a way we could act on
       d.close(ignored);
       return ReadState::closed;
@@ -521,7 +548,8 @@ class CommandRunner::Impl {
     try {
       done(std::move(result));
     } catch (const std::exception& e) {
-      log::error("command runner: done callback threw", {{"job", run->spec.job_id.c_str()}, {"what", e.what()}});
+      log::error("command runner: done callback threw",
+                 {{"job", run->spec.job_id.c_str()}, {"what", e.what()}});
     }
   }
 
@@ -537,7 +565,8 @@ class CommandRunner::Impl {
         run->kill_reason = KillReason::shutdown;
         on_exit(run);  // SIGKILLs the group first, so its wait is short
       } else {
-        finish(run, CommandResult{CommandResult::Kind::cancelled, 0, "cancelled: the command runner shut down", 0});
+        finish(run, CommandResult{CommandResult::Kind::cancelled, 0,
+                                  "cancelled: the command runner shut down", 0});
       }
     }
     work_.reset();

@@ -9,8 +9,6 @@
 // not block.
 #pragma once
 
-#include "wq/config.hpp"
-
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -21,16 +19,18 @@
 #include <string_view>
 #include <vector>
 
+#include "wq/config.hpp"
+
 namespace wq::run {
 
 struct CommandSpec {
-  std::string job_id;                    // for log lines only
-  std::vector<std::string> argv;         // expanded; argv[0] is the program
-  std::vector<std::string> env;          // extra "NAME=value" entries (secrets via env)
-  std::optional<std::string> stdin_data; // secrets via stdin; otherwise stdin is /dev/null
-  std::filesystem::path cwd;             // the job directory
-  std::filesystem::path output;          // {output}: exists, empty, the program overwrites it
-  std::filesystem::path status_file;     // {status_file}, watched under the status_file protocol
+  std::string job_id;                     // for log lines only
+  std::vector<std::string> argv;          // expanded; argv[0] is the program
+  std::vector<std::string> env;           // extra "NAME=value" entries (secrets via env)
+  std::optional<std::string> stdin_data;  // secrets via stdin; otherwise stdin is /dev/null
+  std::filesystem::path cwd;              // the job directory
+  std::filesystem::path output;           // {output}: exists, empty, the program overwrites it
+  std::filesystem::path status_file;      // {status_file}, watched under the status_file protocol
   ProgressProtocol protocol = ProgressProtocol::stdout_lines;
   std::optional<std::chrono::milliseconds> timeout;
   std::chrono::milliseconds kill_grace{5000};
@@ -42,8 +42,8 @@ struct CommandSpec {
 struct CommandResult {
   enum class Kind { succeeded, failed, cancelled, timed_out };
   Kind kind = Kind::failed;
-  int returncode = 0;        // exit code; -999 for output problems; -N for signal N
-  std::string error;         // the Overview texts: "Exited with code N\nstderr:\n<tail>", ...
+  int returncode = 0;             // exit code; -999 for output problems; -N for signal N
+  std::string error;              // the Overview texts: "Exited with code N\nstderr:\n<tail>", ...
   std::uint64_t output_size = 0;  // succeeded with output: its size in bytes
 };
 

@@ -1,8 +1,8 @@
-#include "run/command_runner.hpp"
-
 #include <charconv>
 #include <cmath>
 #include <string_view>
+
+#include "run/command_runner.hpp"
 
 namespace wq::run {
 namespace {

@@ -32,8 +32,8 @@ struct ChildArgs {
   int stdio[3];     // all >= 3, so dup3 onto 0..2 never meets itself
   pid_t parent;
   int close_from_fallback_max;
-  int error = 0;         // errno of the failed step
-  bool in_cwd = false;   // the failed step was chdir
+  int error = 0;        // errno of the failed step
+  bool in_cwd = false;  // the failed step was chdir
 };
 
 // rt_sigaction's kernel ABI (not glibc's struct sigaction). Identical on x86-64 and arm64.
@@ -243,7 +243,7 @@ Result<Subprocess> Subprocess::spawn(const SpawnOptions& options) {
   pthread_sigmask(SIG_SETMASK, &all, &old);
   int pidfd = -1;
   pid_t pid = libc_clone()(child_main, stack + sizeof(stack),
-                    CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &args, &pidfd);
+                           CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &args, &pidfd);
   const int clone_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) {

@@ -7,14 +7,14 @@
 // exits, so spawn from a thread that lives as long as the children (CommandRunner's reactor).
 #pragma once
 
-#include "wq/error.hpp"
-
 #include <sys/types.h>
 
 #include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "wq/error.hpp"
 
 namespace wq::run {
 

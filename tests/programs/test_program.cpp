@@ -79,7 +79,8 @@ int write_progress(const char* out) {
 
 int burst(long n, const char* out) {
   std::string text;
-  for (long i = 1; i < n; ++i) text += std::to_string(double(i) / double(n)) + "\tline " + std::to_string(i) + "\n";
+  for (long i = 1; i < n; ++i)
+    text += std::to_string(double(i) / double(n)) + "\tline " + std::to_string(i) + "\n";
   text += "1\tline " + std::to_string(n) + "\n";
   write_all(STDOUT_FILENO, text);
   write_file(out, "data");

@@ -1,7 +1,8 @@
 #include "run/argv_template.hpp"
 
-#include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
+
+#include <boost/json/parse.hpp>
 
 namespace wq::run {
 namespace {
@@ -14,10 +15,16 @@ TaskConfig task_with(std::vector<std::string> command, std::vector<ParamSpec> pa
   return t;
 }
 
-ParamSpec plain_param(std::string name) { return ParamSpec{std::move(name), true, false, std::nullopt}; }
-ParamSpec secret_param(std::string name) { return ParamSpec{std::move(name), true, true, std::nullopt}; }
+ParamSpec plain_param(std::string name) {
+  return ParamSpec{std::move(name), true, false, std::nullopt};
+}
+ParamSpec secret_param(std::string name) {
+  return ParamSpec{std::move(name), true, true, std::nullopt};
+}
 
-boost::json::object params_of(std::string_view json) { return boost::json::parse(json).as_object(); }
+boost::json::object params_of(std::string_view json) {
+  return boost::json::parse(json).as_object();
+}
 
 std::vector<std::string> expand(const TaskConfig& task, const boost::json::object& params) {
   TemplateInputs in{params, "job-1", "/data/results/job-1.out", "/data/jobs/job-1/status",
@@ -28,7 +35,8 @@ std::vector<std::string> expand(const TaskConfig& task, const boost::json::objec
 }
 
 TEST(ArgvTemplate, ExpandsEveryPlaceholder) {
-  auto task = task_with({"./convert", "{param.src}", "{output}", "{status_file}", "{job_dir}", "{job_id}"});
+  auto task =
+      task_with({"./convert", "{param.src}", "{output}", "{status_file}", "{job_dir}", "{job_id}"});
   EXPECT_EQ(expand(task, params_of(R"({"src": "a.png"})")),
             (std::vector<std::string>{"./convert", "a.png", "/data/results/job-1.out",
                                       "/data/jobs/job-1/status", "/data/jobs/job-1", "job-1"}));
@@ -36,8 +44,9 @@ TEST(ArgvTemplate, ExpandsEveryPlaceholder) {
 
 TEST(ArgvTemplate, ExpandsPlaceholdersEmbeddedInLargerArguments) {
   auto task = task_with({"prog", "--in={param.src}", "{param.a}{param.b}", "--out={output}.tmp"});
-  EXPECT_EQ(expand(task, params_of(R"({"src": "x y", "a": "1", "b": 2})")),
-            (std::vector<std::string>{"prog", "--in=x y", "12", "--out=/data/results/job-1.out.tmp"}));
+  EXPECT_EQ(
+      expand(task, params_of(R"({"src": "x y", "a": "1", "b": 2})")),
+      (std::vector<std::string>{"prog", "--in=x y", "12", "--out=/data/results/job-1.out.tmp"}));
 }
 
 TEST(ArgvTemplate, DoubledBracesAreLiteralBraces) {
@@ -58,9 +67,9 @@ TEST(ArgvTemplate, RendersEachJsonKindAsDocumented) {
 
 TEST(ArgvTemplate, HostileValuesStayOneVerbatimArgument) {
   auto task = task_with({"prog", "{param.v}"});
-  for (const char* hostile : {"../../etc/passwd", "/abs/path", "a b  c", "\"quoted\" 'single'",
-                              "$(rm -rf /)", "`id`", "x; rm -rf /", "line1\nline2", "*", "-rf",
-                              "{output}", "{{"}) {
+  for (const char* hostile :
+       {"../../etc/passwd", "/abs/path", "a b  c", "\"quoted\" 'single'", "$(rm -rf /)", "`id`",
+        "x; rm -rf /", "line1\nline2", "*", "-rf", "{output}", "{{"}) {
     boost::json::object params;
     params["v"] = hostile;
     EXPECT_EQ(expand(task, params), (std::vector<std::string>{"prog", hostile}));
@@ -68,7 +77,8 @@ TEST(ArgvTemplate, HostileValuesStayOneVerbatimArgument) {
 }
 
 TEST(ArgvTemplate, MissingParamTakesItsDefault) {
-  auto task = task_with({"prog", "{param.size}"}, {ParamSpec{"size", false, false, boost::json::value(640)}});
+  auto task = task_with({"prog", "{param.size}"},
+                        {ParamSpec{"size", false, false, boost::json::value(640)}});
   EXPECT_EQ(expand(task, {}), (std::vector<std::string>{"prog", "640"}));
 }
 
@@ -92,7 +102,8 @@ TEST(ArgvTemplate, ValueWithNulByteIsBadInput) {
 
 TEST(ArgvTemplate, UnknownPlaceholdersAndStrayBracesAreRejected) {
   boost::json::object params;
-  for (const char* bad : {"{out}", "{param.}", "{PARAM.x}", "{ output }", "{", "x}", "{param.a{b}", "{}"}) {
+  for (const char* bad :
+       {"{out}", "{param.}", "{PARAM.x}", "{ output }", "{", "x}", "{param.a{b}", "{}"}) {
     auto task = task_with({"prog", bad});
     auto argv = expand_argv(task, TemplateInputs{params, "j", "o", "s", "d"});
     ASSERT_FALSE(argv) << bad;
@@ -100,12 +111,14 @@ TEST(ArgvTemplate, UnknownPlaceholdersAndStrayBracesAreRejected) {
     auto valid = validate_command_template(task);
     ASSERT_FALSE(valid) << bad;
     EXPECT_EQ(valid.error().code, Errc::config_invalid) << bad;
-    EXPECT_EQ(valid.error().detail.rfind("tasks.convert.command[1]: ", 0), 0u) << valid.error().detail;
+    EXPECT_EQ(valid.error().detail.rfind("tasks.convert.command[1]: ", 0), 0u)
+        << valid.error().detail;
   }
 }
 
 TEST(ArgvTemplate, ValidateAcceptsAWellFormedTemplate) {
-  auto task = task_with({"prog", "--in={param.src}", "{output}", "{{literal}}"}, {plain_param("src")});
+  auto task =
+      task_with({"prog", "--in={param.src}", "{output}", "{{literal}}"}, {plain_param("src")});
   EXPECT_TRUE(validate_command_template(task));
 }
 
@@ -132,8 +145,8 @@ TEST(ArgvTemplate, SecretParamInArgvNeedsSecretsViaArgv) {
 }
 
 TEST(ArgvTemplate, SecretEnvNamesEachSecretParam) {
-  auto task = task_with({"prog"}, {secret_param("api-token"),
-                                   plain_param("server"), ParamSpec{"pin", false, true, boost::json::value(1234)}});
+  auto task = task_with({"prog"}, {secret_param("api-token"), plain_param("server"),
+                                   ParamSpec{"pin", false, true, boost::json::value(1234)}});
   auto env = secret_env(task, params_of(R"({"api-token": "abc def", "server": "https://x"})"));
   ASSERT_TRUE(env);
   EXPECT_EQ(*env, (std::vector<std::string>{"WQ_SECRET_API_TOKEN=abc def", "WQ_SECRET_PIN=1234"}));

@@ -2,9 +2,6 @@
 // Waits are on condition variables; the deadlines are hang guards, never timing assertions.
 #include "run/command_runner.hpp"
 
-#include "core/log.hpp"
-#include "run/argv_template.hpp"
-
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
@@ -20,6 +17,9 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
+
+#include "core/log.hpp"
+#include "run/argv_template.hpp"
 
 namespace wq::run {
 namespace {
@@ -148,8 +148,12 @@ bool exited(pid_t pid) {
   return ready == 1;
 }
 
-ParamSpec plain_param(std::string name) { return ParamSpec{std::move(name), true, false, std::nullopt}; }
-ParamSpec secret_param(std::string name) { return ParamSpec{std::move(name), true, true, std::nullopt}; }
+ParamSpec plain_param(std::string name) {
+  return ParamSpec{std::move(name), true, false, std::nullopt};
+}
+ParamSpec secret_param(std::string name) {
+  return ParamSpec{std::move(name), true, true, std::nullopt};
+}
 
 constexpr std::string_view kInvalidProgramError =
     "Exited with code -999\nstderr:\ninvalid program: it should have written to its output file";
@@ -206,7 +210,9 @@ TEST(CommandRunner, UnstatableOutputFailsWithTheStatError) {
   auto r = run_to_end(spec_for(dir, {"symlink-loop", (dir.path() / "output").string()}));
   EXPECT_EQ(r.kind, CommandResult::Kind::failed);
   EXPECT_EQ(r.returncode, -999);
-  EXPECT_EQ(r.error, "Exited with code -999\nstderr:\nFailed to stat output file: Too many levels of symbolic links");
+  EXPECT_EQ(r.error,
+            "Exited with code -999\nstderr:\nFailed to stat output file: Too many levels of "
+            "symbolic links");
 }
 
 TEST(CommandRunner, OutputOverTheCapFailsNamingSizeAndCap) {
@@ -216,7 +222,9 @@ TEST(CommandRunner, OutputOverTheCapFailsNamingSizeAndCap) {
   auto r = run_to_end(std::move(spec));
   EXPECT_EQ(r.kind, CommandResult::Kind::failed);
   EXPECT_EQ(r.returncode, -999);
-  EXPECT_EQ(r.error, "Exited with code -999\nstderr:\nthe output is 100 bytes, over the limit of 10 bytes (max_result_size)");
+  EXPECT_EQ(r.error,
+            "Exited with code -999\nstderr:\nthe output is 100 bytes, over the limit of 10 bytes "
+            "(max_result_size)");
 }
 
 TEST(CommandRunner, TaskWithoutOutputSucceedsWithoutWritingOne) {
@@ -249,7 +257,8 @@ TEST(CommandRunner, JunkStdoutWarnsButSucceeds) {
   auto r = run_to_end(spec_for(dir, {"junk-stdout", (dir.path() / "output").string()}), &o);
   EXPECT_EQ(r.kind, CommandResult::Kind::succeeded);
   EXPECT_TRUE(o.progress.empty());
-  EXPECT_TRUE(warnings.contains("invalid program: stdout must look like '0.25\\tmessage'; got 'not progress'"));
+  EXPECT_TRUE(warnings.contains(
+      "invalid program: stdout must look like '0.25\\tmessage'; got 'not progress'"));
 }
 
 TEST(CommandRunner, BurstOfLinesIsCoalescedAndEndsOnTheLastLine) {
@@ -261,7 +270,8 @@ TEST(CommandRunner, BurstOfLinesIsCoalescedAndEndsOnTheLastLine) {
   EXPECT_LT(o.progress.size(), 1000u);
   EXPECT_EQ(o.progress.back().fraction, 1.0);
   EXPECT_EQ(o.progress.back().message, "line 10000");
-  for (std::size_t i = 1; i < o.progress.size(); ++i) EXPECT_LE(o.progress[i - 1].fraction, o.progress[i].fraction);
+  for (std::size_t i = 1; i < o.progress.size(); ++i)
+    EXPECT_LE(o.progress[i - 1].fraction, o.progress[i].fraction);
 }
 
 TEST(CommandRunner, FloodOnBothPipesDoesNotDeadlockAndTheTailIsBounded) {
@@ -291,7 +301,8 @@ TEST(CommandRunner, UnstartableProgramFailsPromptlyWithTheReason) {
 
   spec.argv = {"wq-no-such-program-in-path"};
   r = run_to_end(spec);
-  EXPECT_EQ(r.error, "cannot start program 'wq-no-such-program-in-path': No such file or directory");
+  EXPECT_EQ(r.error,
+            "cannot start program 'wq-no-such-program-in-path': No such file or directory");
 
   const fs::path not_executable = dir.path() / "data.txt";
   std::ofstream(not_executable) << "not a program";
@@ -306,7 +317,8 @@ TEST(CommandRunner, MissingWorkingDirectoryFailsPromptly) {
   spec.cwd = dir.path() / "gone";
   auto r = run_to_end(std::move(spec));
   EXPECT_EQ(r.kind, CommandResult::Kind::failed);
-  EXPECT_EQ(r.error, "cannot enter directory '" + (dir.path() / "gone").string() + "': No such file or directory");
+  EXPECT_EQ(r.error, "cannot enter directory '" + (dir.path() / "gone").string() +
+                         "': No such file or directory");
 }
 
 TEST(CommandRunner, BareProgramNameIsFoundInPath) {
@@ -324,7 +336,8 @@ TEST(CommandRunner, CancelKillsChildAndGrandchild) {
   ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
   Observed o;
   CommandRunner runner;
-  auto id = runner.start(spec_for(dir, {"spawn-grandchild", pidfile.string()}), o.on_progress(), o.on_done());
+  auto id = runner.start(spec_for(dir, {"spawn-grandchild", pidfile.string()}), o.on_progress(),
+                         o.on_done());
   o.wait_for_message("ready");
   runner.cancel(id);
   auto r = o.wait_done();
@@ -395,7 +408,8 @@ TEST(CommandRunner, DestructionKillsRunningChildrenAndReportsThemCancelled) {
   Observed running, queued;
   {
     CommandRunner runner;
-    runner.start(spec_for(dir, {"ignore-sigterm-and-sleep", "600000"}), running.on_progress(), running.on_done());
+    runner.start(spec_for(dir, {"ignore-sigterm-and-sleep", "600000"}), running.on_progress(),
+                 running.on_done());
     running.wait_for_message("ready");
     runner.start(spec_for(dir, {"sleep", "600000"}), queued.on_progress(), queued.on_done());
   }
@@ -411,9 +425,18 @@ TEST(CommandRunner, DestructionKillsRunningChildrenAndReportsThemCancelled) {
 
 TEST(CommandRunner, HostileParamsReachTheProgramVerbatimAndTouchNoPaths) {
   TempDir dir;
-  const std::vector<std::string> hostile = {
-      "../../etc/passwd", "/", "a b  c", "\"double\" 'single'", "$(rm -rf /)", "`touch pwned`",
-      "x; touch pwned", "line1\nline2", "*", "--output=/etc/passwd", "", "{output}"};
+  const std::vector<std::string> hostile = {"../../etc/passwd",
+                                            "/",
+                                            "a b  c",
+                                            "\"double\" 'single'",
+                                            "$(rm -rf /)",
+                                            "`touch pwned`",
+                                            "x; touch pwned",
+                                            "line1\nline2",
+                                            "*",
+                                            "--output=/etc/passwd",
+                                            "",
+                                            "{output}"};
   TaskConfig task;
   task.name = "echo";
   task.command = {WQ_TEST_PROGRAM, "echo-args", "{output}"};
@@ -423,16 +446,19 @@ TEST(CommandRunner, HostileParamsReachTheProgramVerbatimAndTouchNoPaths) {
     params["p" + std::to_string(i)] = hostile[i];
   }
   const fs::path output = dir.path() / "output";
-  auto spec = make_command_spec(task, TemplateInputs{params, "job", output, dir.path() / "status", dir.path()});
+  auto spec = make_command_spec(
+      task, TemplateInputs{params, "job", output, dir.path() / "status", dir.path()});
   ASSERT_TRUE(spec) << spec.error().detail;
   std::ofstream(output).flush();
   auto r = run_to_end(std::move(*spec));
   ASSERT_EQ(r.kind, CommandResult::Kind::succeeded) << r.error;
-  std::string expected = std::string(WQ_TEST_PROGRAM) + '\0' + "echo-args" + '\0' + output.string() + '\0';
+  std::string expected =
+      std::string(WQ_TEST_PROGRAM) + '\0' + "echo-args" + '\0' + output.string() + '\0';
   for (const auto& h : hostile) expected += h + '\0';
   EXPECT_EQ(read_file(output), expected);
   std::vector<std::string> entries;
-  for (const auto& e : fs::directory_iterator(dir.path())) entries.push_back(e.path().filename().string());
+  for (const auto& e : fs::directory_iterator(dir.path()))
+    entries.push_back(e.path().filename().string());
   EXPECT_EQ(entries, std::vector<std::string>{"output"});
 }
 
@@ -444,7 +470,8 @@ TEST(CommandRunner, SecretsViaEnvironmentArriveAndStayOutOfArgv) {
   task.params = {secret_param("api_token")};
   auto params = boost::json::object{{"api_token", "t0p s3cret"}};
   const fs::path output = dir.path() / "output";
-  auto spec = make_command_spec(task, TemplateInputs{params, "job", output, dir.path() / "status", dir.path()});
+  auto spec = make_command_spec(
+      task, TemplateInputs{params, "job", output, dir.path() / "status", dir.path()});
   ASSERT_TRUE(spec);
   for (const auto& arg : spec->argv) EXPECT_EQ(arg.find("t0p s3cret"), std::string::npos);
   std::ofstream(output).flush();
@@ -461,7 +488,8 @@ TEST(CommandRunner, SecretsViaStdinArriveAsOneJsonObject) {
   task.secrets_via = SecretsVia::stdin_json;
   auto params = boost::json::object{{"token", "t0k"}, {"server", "s"}};
   const fs::path output = dir.path() / "output";
-  auto spec = make_command_spec(task, TemplateInputs{params, "job", output, dir.path() / "status", dir.path()});
+  auto spec = make_command_spec(
+      task, TemplateInputs{params, "job", output, dir.path() / "status", dir.path()});
   ASSERT_TRUE(spec);
   EXPECT_TRUE(spec->env.empty());
   std::ofstream(output).flush();
@@ -503,7 +531,8 @@ TEST(CommandRunner, ChildHasOnlyStandardDescriptorsItsOwnGroupAndTheJobDir) {
 
 TEST(CommandRunner, StatusFileProtocolReportsChangesAndTheFinalValue) {
   TempDir dir;
-  auto spec = spec_for(dir, {"status-file", (dir.path() / "status").string(), (dir.path() / "output").string()});
+  auto spec = spec_for(
+      dir, {"status-file", (dir.path() / "status").string(), (dir.path() / "output").string()});
   spec.protocol = ProgressProtocol::status_file;
   Observed o;
   auto r = run_to_end(std::move(spec), &o);

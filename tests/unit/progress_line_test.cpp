@@ -1,8 +1,8 @@
-#include "run/command_runner.hpp"
-
 #include <gtest/gtest.h>
 
 #include <string>
+
+#include "run/command_runner.hpp"
 
 namespace wq::run {
 namespace {
@@ -10,8 +10,14 @@ namespace {
 using namespace std::string_literals;
 
 TEST(ProgressLine, AcceptsAFractionAlone) {
-  for (auto [text, value] : {std::pair{"0", 0.0}, {"1", 1.0}, {"0.25", 0.25}, {"1.0", 1.0},
-                             {".5", 0.5}, {"+0.5", 0.5}, {"2.5e-1", 0.25}, {"0.000", 0.0}}) {
+  for (auto [text, value] : {std::pair{"0", 0.0},
+                             {"1", 1.0},
+                             {"0.25", 0.25},
+                             {"1.0", 1.0},
+                             {".5", 0.5},
+                             {"+0.5", 0.5},
+                             {"2.5e-1", 0.25},
+                             {"0.000", 0.0}}) {
     auto p = parse_progress_line(text);
     ASSERT_TRUE(p) << text;
     EXPECT_DOUBLE_EQ(p->fraction, value) << text;
@@ -40,9 +46,9 @@ TEST(ProgressLine, ToleratesATrailingCarriageReturn) {
 }
 
 TEST(ProgressLine, RejectsJunkOutOfRangeAndNonFiniteValues) {
-  for (const char* text : {"", "\t", "not progress", "nan", "NaN", "inf", "-inf", "1.0001", "-0.1",
-                           "-0", "2", "0.5 ", " 0.5", "0.5x", "0x1p-1", "1e999", "+-0.5",
-                           "0,5", "50%", "0.5\n"}) {
+  for (const char* text : {"",       "\t",    "not progress", "nan", "NaN",  "inf",  "-inf",
+                           "1.0001", "-0.1",  "-0",           "2",   "0.5 ", " 0.5", "0.5x",
+                           "0x1p-1", "1e999", "+-0.5",        "0,5", "50%",  "0.5\n"}) {
     EXPECT_FALSE(parse_progress_line(text)) << "'" << text << "'";
   }
 }
@@ -54,8 +60,13 @@ TEST(ProgressLine, ReplacesInvalidUtf8InTheMessage) {
 }
 
 TEST(StatusFile, ReadsAnIntegerPercent) {
-  for (auto [text, value] : {std::pair{"0", 0.0}, {"50", 0.5}, {"100", 1.0}, {"1", 0.01},
-                             {"50\n", 0.5}, {" 75 \r\n", 0.75}, {"007", 0.07}}) {
+  for (auto [text, value] : {std::pair{"0", 0.0},
+                             {"50", 0.5},
+                             {"100", 1.0},
+                             {"1", 0.01},
+                             {"50\n", 0.5},
+                             {" 75 \r\n", 0.75},
+                             {"007", 0.07}}) {
     auto p = parse_status_file(text);
     ASSERT_TRUE(p) << text;
     EXPECT_DOUBLE_EQ(p->fraction, value) << text;
@@ -84,10 +95,11 @@ TEST(StatusFile, IgnoresTornEmptyAndOutOfRangeContent) {
 
 TEST(ValidUtf8, KeepsValidTextAndReplacesEachInvalidByte) {
   EXPECT_EQ(valid_utf8("plain"), "plain");
-  EXPECT_EQ(valid_utf8("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"), "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
+  EXPECT_EQ(valid_utf8("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"),
+            "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
   EXPECT_EQ(valid_utf8("a\x80z"), "a\xEF\xBF\xBDz");
-  EXPECT_EQ(valid_utf8("\xC3"), "\xEF\xBF\xBD");                       // truncated
-  EXPECT_EQ(valid_utf8("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");       // overlong
+  EXPECT_EQ(valid_utf8("\xC3"), "\xEF\xBF\xBD");                                  // truncated
+  EXPECT_EQ(valid_utf8("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");                  // overlong
   EXPECT_EQ(valid_utf8("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
   EXPECT_EQ(valid_utf8("nul\0ok"s), "nul\0ok"s);
 }
