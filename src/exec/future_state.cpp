@@ -143,9 +143,10 @@ void StateBase::finish(std::unique_lock<std::mutex>& lock, Status to) {
 void StateBase::release(std::unique_lock<std::mutex>& lock) {
   auto callbacks = std::move(callbacks_);
   callbacks_.clear();
-  // The delegate is no longer needed; dropping it breaks the outer↔inner reference cycle.
-  auto delegate = std::move(delegate_);
-  delegate_ = nullptr;
+  // delegate_ stays: a done delegate holds no reference back (its callbacks ran and were
+  // dropped), and keeping it means the whole chain is freed by whoever drops this future —
+  // usually the thread that allocated it — rather than piecemeal on worker threads, which
+  // costs glibc malloc a locked cross-thread free per state.
   if (waiters_ > 0) cv_.notify_all();
   lock.unlock();
   for (auto& cb : callbacks) invoke(cb, *this);

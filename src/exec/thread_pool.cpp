@@ -1,5 +1,6 @@
 #include "wq/exec/thread_pool.hpp"
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -13,28 +14,63 @@ namespace {
 
 // Everything the workers touch; owned jointly by the pool and each worker.
 struct WorkQueue {
+  // A worker finding the queue empty yields this many times before sleeping: submissions
+  // arriving meanwhile then need no futex wake-up, the main cost of a naive queue.
+  static constexpr int kSpins = 64;
+
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<std::shared_ptr<detail::Runnable>> tasks;
-  bool stopping = false;
-  int idle = 0;
+  std::deque<std::shared_ptr<detail::Runnable>> tasks;  // guarded by mu
+  bool stopping = false;                                // guarded by mu
+  int idle = 0;    // workers in cv.wait; guarded by mu
+  int waking = 0;  // notifications not yet taken by a worker; guarded by mu
+  std::atomic<std::size_t> queued{0};  // tasks.size(), read without mu while spinning
 
   void work() {
     for (;;) {
       std::shared_ptr<detail::Runnable> task;
       {
         std::unique_lock lock(mu);
+        if (tasks.empty() && !stopping) {
+          lock.unlock();
+          spin();
+          lock.lock();
+        }
         while (tasks.empty() && !stopping) {
           ++idle;
           cv.wait(lock);
           --idle;
+          if (waking > 0) --waking;
         }
         if (tasks.empty()) return;
         task = std::move(tasks.front());
         tasks.pop_front();
+        queued.store(tasks.size(), std::memory_order_relaxed);
       }
       task->run();
     }
+  }
+
+  void spin() const {
+    for (int i = 0; i < kSpins; ++i) {
+      if (queued.load(std::memory_order_relaxed) > 0) return;
+      std::this_thread::yield();
+    }
+  }
+
+  // False if stopping.
+  bool push(std::shared_ptr<detail::Runnable> task) {
+    bool wake;
+    {
+      std::lock_guard lock(mu);
+      if (stopping) return false;
+      tasks.push_back(std::move(task));
+      queued.store(tasks.size(), std::memory_order_relaxed);
+      wake = idle > waking;
+      if (wake) ++waking;
+    }
+    if (wake) cv.notify_one();
+    return true;
   }
 };
 
@@ -53,17 +89,10 @@ class ThreadPool::Impl {
   ~Impl() { shutdown(true); }
 
   void enqueue(std::shared_ptr<detail::Runnable> task) {
-    bool wake;
-    {
-      std::lock_guard lock(queue_->mu);
-      if (queue_->stopping) {
-        throw ShutdownError("cannot submit after shutdown (" + name_ + ")");
-      }
-      queue_->tasks.push_back(std::move(task));
-      wake = queue_->idle > 0;
+    if (!queue_->push(std::move(task))) {
+      throw ShutdownError("cannot submit after shutdown (" + name_ + ")");
     }
     detail::Counters::bump(counters_.futures);
-    if (wake) queue_->cv.notify_one();
   }
 
   void shutdown(bool wait) {

@@ -34,11 +34,10 @@ inline std::string message_of(const std::exception_ptr& e) { return describe(e);
 // A one-shot event.
 class Gate {
  public:
+  // Notifies under the lock: a waiter may destroy the gate as soon as it sees it open.
   void open() {
-    {
-      std::lock_guard lock(mu_);
-      open_ = true;
-    }
+    std::lock_guard lock(mu_);
+    open_ = true;
     cv_.notify_all();
   }
   // True once open; false if kWait passed first.
@@ -61,10 +60,8 @@ class Gate {
 class Counter {
  public:
   void add(int n) {
-    {
-      std::lock_guard lock(mu_);
-      value_ += n;
-    }
+    std::lock_guard lock(mu_);
+    value_ += n;
     cv_.notify_all();
   }
   int value() {
@@ -87,10 +84,8 @@ template <class T>
 class BlockingQueue {
  public:
   void push(T value) {
-    {
-      std::lock_guard lock(mu_);
-      items_.push_back(std::move(value));
-    }
+    std::lock_guard lock(mu_);
+    items_.push_back(std::move(value));
     cv_.notify_one();
   }
   // The next item; nullopt if kWait passed first.
@@ -136,11 +131,9 @@ class ErrorLogCapture {
 
  private:
   static void record(std::string_view message) {
-    {
-      std::lock_guard lock(mu_);
-      last_ = std::string(message);
-      ++count_;
-    }
+    std::lock_guard lock(mu_);
+    last_ = std::string(message);
+    ++count_;
     cv_.notify_all();
   }
   static inline int count_ = 0;

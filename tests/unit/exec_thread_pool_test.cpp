@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <pthread.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,19 +63,22 @@ TEST(ThreadPool, ShutdownFromInsideAPoolThreadDoesNotDeadlock) {
 }
 
 TEST(ThreadPool, DroppingTheLastHandleOnAPoolThreadDoesNotDeadlock) {
-  Gate dropped;
+  Gate main_dropped;
+  Gate task_dropped;
   Future<int> f;
   {
-    auto pool = std::make_shared<ThreadPool>(2, "self-drop");
-    auto* raw = pool.get();
-    f = raw->submit([pool = std::move(pool), &dropped]() mutable {
-      pool.reset();
-      dropped.open();
+    ThreadPool pool(2, "self-drop");
+    f = pool.submit([copy = std::optional<ThreadPool>(pool), &main_dropped,
+                     &task_dropped]() mutable {
+      main_dropped.wait();
+      copy.reset();  // the last handle: the pool is destroyed on its own thread
+      task_dropped.open();
       return 3;
     });
   }
+  main_dropped.open();
+  EXPECT_TRUE(task_dropped.wait());
   EXPECT_EQ(f.result(kWait), 3);
-  EXPECT_TRUE(dropped.wait());
 }
 
 TEST(ThreadPool, QueuedWorkStillRunsAfterShutdownWithoutWaiting) {

@@ -14,6 +14,8 @@
 namespace wq::exec {
 
 // A snapshot of an executor's counters. Counters that do not apply to an executor stay 0.
+// A counter is updated just after the event it counts, so it may briefly lag a future that
+// an observer already sees resolved.
 struct ExecutorStats {
   std::string name;
   std::uint64_t futures = 0;   // futures returned by submit()

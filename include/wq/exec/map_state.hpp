@@ -71,8 +71,8 @@ class MapState final : public State<Out> {
   bool cancel_delegate() override { return cancellable_ && StateBase::cancel_delegate(); }
 
  private:
+  // Resolving drops the delegate (StateBase::finish), so it is not cleared here.
   void on_inner_done(State<In>& in) {
-    this->take_delegate();
     switch (in.status()) {
       case Status::finished:
         resolve_by_calling(*this, [&]() -> decltype(auto) { return invoke_with_value(fn_, in); });

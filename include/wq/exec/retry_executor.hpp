@@ -102,6 +102,17 @@ class RetryState final : public State<R>, public TimerEntry {
     return attempt && attempt->cancel();
   }
 
+  // An attempt being submitted may already run.
+  bool delegate_running() const override {
+    std::shared_ptr<StateBase> attempt;
+    {
+      std::lock_guard lock(this->mu_);
+      if (submitting_) return true;
+      attempt = this->delegate_;
+    }
+    return attempt && (attempt->running() || attempt->done());
+  }
+
  private:
   void follow(const std::shared_ptr<RetryState>& self, Future<R> attempt) {
     {
@@ -122,25 +133,16 @@ class RetryState final : public State<R>, public TimerEntry {
       return;
     }
     int attempts;
+    bool stop;
     {
       std::lock_guard lock(this->mu_);
       attempts = attempts_;
+      stop = this->cancel_requested_;
     }
-    auto shared = shared_.lock();
-    bool retry = false;
-    Seconds sleep{0};
-    if (shared && !shared->flag.is_down() && !this->cancel_requested()) {
-      const Future<R> done(std::static_pointer_cast<State<R>>(attempt.shared_from_this()));
-      try {
-        retry = policy_.should_retry(attempts, done);
-        if (retry) sleep = policy_.sleep_time(attempts, done);
-      } catch (...) {
-        log_exception("Exception while evaluating retry policy", std::current_exception());
-        retry = false;
-      }
-    }
-    if (retry) {
-      {
+    if (!stop && should_retry(attempt, attempts)) {
+      auto shared = shared_.lock();
+      bool retry = shared && !shared->flag.is_down();
+      if (retry) {
         std::lock_guard lock(this->mu_);
         // A cancel during should_retry() stops the retry (more-executors issue #150).
         retry = !this->cancel_requested_;
@@ -152,19 +154,28 @@ class RetryState final : public State<R>, public TimerEntry {
       }
       if (retry) {
         Counters::bump(shared->counters.retries);
-        const auto when = Clock::now() + std::chrono::duration_cast<Clock::duration>(sleep);
-        if (shared->timer.schedule(when, self)) return;
-        abandon();
+        const auto when = Clock::now() + std::chrono::duration_cast<Clock::duration>(sleep_);
+        if (!shared->timer.schedule(when, self)) abandon();
         return;
       }
     }
     finish_with(attempt);
   }
 
-  void finish_with(const State<R>& attempt) {
-    this->take_delegate();
-    resolve_from<R>(*this, attempt);
+  // Asks the policy; a throwing policy is logged and means "no". Sets sleep_ when retrying.
+  bool should_retry(State<R>& attempt, int attempts) {
+    const Future<R> done(std::static_pointer_cast<State<R>>(attempt.shared_from_this()));
+    try {
+      if (!policy_.should_retry(attempts, done)) return false;
+      sleep_ = policy_.sleep_time(attempts, done);
+      return true;
+    } catch (...) {
+      log_exception("Exception while evaluating retry policy", std::current_exception());
+      return false;
+    }
   }
+
+  void finish_with(const State<R>& attempt) { resolve_from<R>(*this, attempt); }
 
   const std::weak_ptr<RetryShared<Inner>> shared_;
   const Policy policy_;
@@ -174,6 +185,7 @@ class RetryState final : public State<R>, public TimerEntry {
   bool waiting_ = false;     // between attempts, in the timer
   bool submitting_ = false;  // the timer thread is submitting the next attempt
   std::shared_ptr<State<R>> last_;  // the failed attempt while waiting_
+  Seconds sleep_{0};  // written and read by the thread that completed the attempt
 };
 
 }  // namespace detail

@@ -164,6 +164,10 @@ class ThrottleState final : public State<R>, public ThrottleJob<Inner> {
 
   void start(Inner& inner) override {
     auto self = std::static_pointer_cast<ThrottleState>(this->shared_from_this());
+    {
+      std::lock_guard lock(this->mu_);
+      started_ = true;
+    }
     Future<R> future;
     try {
       future = call_(inner);
@@ -186,9 +190,21 @@ class ThrottleState final : public State<R>, public ThrottleJob<Inner> {
     return shared && shared->remove(this);
   }
 
+  // Between leaving the queue and getting its inner future the work may already run.
+  bool delegate_running() const override {
+    std::shared_ptr<StateBase> inner;
+    {
+      std::lock_guard lock(this->mu_);
+      if (!this->delegate_) return started_;
+      inner = this->delegate_;
+    }
+    return inner->running() || inner->done();
+  }
+
  private:
   const std::weak_ptr<ThrottleShared<Inner>> shared_;
   Call call_;
+  bool started_ = false;  // guarded by mu_
 };
 
 }  // namespace detail
