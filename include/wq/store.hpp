@@ -33,10 +33,15 @@ struct NewJob {
   std::size_t max_queued = 0;   // 0: no limit; else refuse with queue_full past it
 };
 
+struct TaskBudget {
+  std::string task;
+  std::size_t slots = 0;  // how many more jobs of this task may start now
+};
+
 struct ClaimRequest {
   std::size_t max_jobs = 1;
-  std::vector<std::string> full_tasks;  // tasks at their concurrency limit: skip them
-  std::string node;                     // who runs them (lease holder)
+  std::vector<TaskBudget> tasks;  // only these tasks (known here), each within its budget
+  std::string node;               // who runs them (lease holder)
 };
 
 struct ClaimedJob {
@@ -98,7 +103,7 @@ class Store {
   virtual Result<Submitted> submit(const NewJob& job) = 0;
 
   // Moves up to max_jobs runnable (run_at <= now) queued jobs to running, highest priority
-  // first, then FIFO, skipping full tasks.
+  // first, then FIFO, taking only tasks in req.tasks and at most each one's budget.
   virtual Result<std::vector<ClaimedJob>> claim(const ClaimRequest& req) = 0;
 
   // Records the end of a running attempt: terminal, or queued again for a retry. Clears the

@@ -1,0 +1,255 @@
+// wq-bench WORKLOAD...: the core engine's benchmarks (issue: core engine). Prints one
+//   RESULT workload=W value=V unit=U [limit=L ratio=R] note="..."
+// line per figure; each figure beside its target or its baseline measured in the same run.
+//   W1   10,000 no-op function jobs submitted (8 submitters) and drained, concurrency 8, per
+//        durability level; fsync beside 3 x SQLite FULL single-row commits per job
+//   W2   one job at a time: submit -> start latency p50/p99 (durable before it starts)
+//   W3   1,000 command jobs running /bin/true, concurrency 4, beside posix_spawn+waitpid x4
+//   MEM  resident memory of 100,000 queued jobs
+#include "wq/queue.hpp"
+
+#include <fmt/format.h>
+#include <spawn.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <latch>
+#include <random>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / fmt::format("wq-bench-{}", std::random_device{}());
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+void result(std::string_view workload, double value, std::string_view unit,
+            std::optional<double> limit, std::string_view note) {
+  if (limit) {
+    fmt::print("RESULT workload={} value={:.4g} unit={} limit={:.4g} ratio={:.3g} note=\"{}\"\n",
+               workload, value, unit, *limit, value / *limit, note);
+  } else {
+    fmt::print("RESULT workload={} value={:.4g} unit={} note=\"{}\"\n", workload, value, unit, note);
+  }
+  std::fflush(stdout);
+}
+
+double seconds_since(SteadyClock::time_point t0) {
+  return std::chrono::duration<double>(SteadyClock::now() - t0).count();
+}
+
+wq::Config config(const fs::path& dir, int concurrency, wq::Durability d = wq::Durability::process) {
+  wq::Config c;
+  c.data_dir = dir;
+  c.concurrency = concurrency;
+  c.durability = d;
+  return c;
+}
+
+void wait_succeeded(wq::Queue& q, std::uint64_t n) {
+  while (q.stats().succeeded + q.stats().failed < n) std::this_thread::sleep_for(std::chrono::microseconds(200));
+}
+
+double w1_rate(wq::Durability durability, int n) {
+  TempDir dir;
+  wq::Queue q(config(dir.path, 8, durability));
+  q.register_task("noop", [](wq::TaskContext&) {});
+  constexpr int kSubmitters = 8;
+  const auto t0 = SteadyClock::now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kSubmitters; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = t; i < n; i += kSubmitters) {
+        auto r = q.submit({.task = "noop", .params = {{"i", i}}});
+        if (!r) throw std::runtime_error(r.error().detail);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  wait_succeeded(q, n);
+  return n / seconds_since(t0);
+}
+
+// Rows/s of one-row INSERT commits with synchronous=FULL in WAL mode: the rate a store with
+// one commit per write could reach.
+double raw_full_commit_rate(const fs::path& dir) {
+  sqlite3* db = nullptr;
+  sqlite3_open((dir / "raw.sqlite").c_str(), &db);
+  sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE t(x);", nullptr, nullptr, nullptr);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "INSERT INTO t VALUES (?)", -1, &st, nullptr);
+  const auto t0 = SteadyClock::now();
+  int n = 0;
+  while (seconds_since(t0) < 2.0) {
+    sqlite3_bind_int(st, 1, n++);
+    sqlite3_step(st);
+    sqlite3_reset(st);
+  }
+  const double rate = n / seconds_since(t0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return rate;
+}
+
+void w1() {
+  constexpr int kJobs = 10000;
+  w1_rate(wq::Durability::process, 500);  // warm-up: page cache, allocator
+  const double process = w1_rate(wq::Durability::process, kJobs);
+  result("W1", process, "jobs/s", 20000, "durability=process, 10000 no-op function jobs, concurrency 8, target >= 20000");
+  const double fsync = w1_rate(wq::Durability::fsync, kJobs);
+  TempDir dir;
+  const double raw = raw_full_commit_rate(dir.path);
+  result("W1-fsync", fsync, "jobs/s", raw / 3,
+         fmt::format("durability=fsync; limit = {:.0f} FULL commits/s / 3 writes per job; target ratio >= 10", raw));
+}
+
+double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  const size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * v.size()));
+  return v[std::clamp<size_t>(rank, 1, v.size()) - 1];
+}
+
+void w2() {
+  TempDir dir;
+  wq::Queue q(config(dir.path, 8));
+  std::mutex m;
+  std::condition_variable cv;
+  SteadyClock::time_point started{};
+  bool ran = false;
+  q.register_task("stamp", [&](wq::TaskContext&) {
+    const auto now = SteadyClock::now();
+    std::lock_guard lock(m);
+    started = now;
+    ran = true;
+    cv.notify_all();
+  });
+  std::vector<double> samples;
+  for (int i = 0; i < 320; ++i) {
+    {
+      std::lock_guard lock(m);
+      ran = false;
+    }
+    const auto t0 = SteadyClock::now();
+    auto s = q.submit({.task = "stamp", .params = {{"i", i}}});
+    if (!s) throw std::runtime_error(s.error().detail);
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return ran; });
+    if (i >= 20) samples.push_back(std::chrono::duration<double, std::milli>(started - t0).count());
+    lock.unlock();
+    wait_succeeded(q, i + 1);
+  }
+  result("W2-start-p50", percentile(samples, 50), "ms", 0.1, "submit -> start, one job at a time, 300 samples; target < 0.1 ms");
+  result("W2-start-p99", percentile(samples, 99), "ms", 1.0, "target < 1 ms");
+}
+
+double spawn_baseline(int n, int threads) {
+  std::atomic<int> next{0};
+  const auto t0 = SteadyClock::now();
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t) {
+    ts.emplace_back([&] {
+      char arg0[] = "/bin/true";
+      char* args[] = {arg0, nullptr};
+      while (next++ < n) {
+        pid_t pid;
+        if (posix_spawn(&pid, "/bin/true", nullptr, nullptr, args, environ) != 0) continue;
+        int status;
+        waitpid(pid, &status, 0);
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  return n / seconds_since(t0);
+}
+
+void w3() {
+  constexpr int kJobs = 1000;
+  TempDir dir;
+  wq::Config c = config(dir.path, 4);
+  wq::TaskConfig t;
+  t.name = "true";
+  t.command = {"/bin/true"};
+  t.produces_output = false;
+  c.tasks.emplace("true", t);
+  wq::Queue q(c);
+  for (int i = 0; i < 50; ++i) (void)q.submit({.task = "true", .params = {{"warm", i}}});
+  wait_succeeded(q, 50);
+  const auto before = q.stats().succeeded;
+  const auto t0 = SteadyClock::now();
+  for (int i = 0; i < kJobs; ++i) {
+    auto r = q.submit({.task = "true", .params = {{"i", i}}});
+    if (!r) throw std::runtime_error(r.error().detail);
+  }
+  wait_succeeded(q, before + kJobs);
+  const double rate = kJobs / seconds_since(t0);
+  const double baseline = spawn_baseline(kJobs, 4);
+  result("W3", rate, "jobs/s", baseline,
+         "1000 command jobs /bin/true, concurrency 4; limit = posix_spawn+waitpid with 4 threads; target ratio >= 0.8");
+}
+
+long rss_kib() {
+  std::ifstream statm("/proc/self/statm");
+  long size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+void mem() {
+  constexpr int kJobs = 100000;
+  TempDir dir;
+  wq::Config c = config(dir.path, 1);
+  wq::Queue q(c);
+  std::latch never(1);
+  q.register_task("parked", [](wq::TaskContext& ctx) {
+    while (!ctx.cancelled()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  });
+  const long before = rss_kib();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = t; i < kJobs; i += 8) (void)q.submit({.task = "parked", .params = {{"i", i}}});
+    });
+  }
+  for (auto& th : threads) th.join();
+  const double mib = (rss_kib() - before) / 1024.0;
+  result("MEM", mib, "MiB", 50, "resident memory added by 100000 queued jobs; target < 50 MiB");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> workloads(argv + 1, argv + argc);
+  if (workloads.empty()) workloads = {"W1", "W2", "W3", "MEM"};
+  for (const auto& w : workloads) {
+    if (w == "W1") w1();
+    else if (w == "W2") w2();
+    else if (w == "W3") w3();
+    else if (w == "MEM") mem();
+    else {
+      std::fprintf(stderr, "wq-bench: unknown workload '%s' (W1, W2, W3, MEM)\n", w.c_str());
+      return 2;
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,68 @@
+#include "core/json_text.hpp"
+
+#include <boost/json/serialize.hpp>
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace wq {
+namespace {
+
+void append_canonical(const boost::json::value& v, std::string& out) {
+  switch (v.kind()) {
+    case boost::json::kind::object: {
+      const auto& obj = v.get_object();
+      std::vector<const boost::json::key_value_pair*> items;
+      items.reserve(obj.size());
+      for (const auto& kv : obj) items.push_back(&kv);
+      std::sort(items.begin(), items.end(),
+                [](auto* a, auto* b) { return a->key() < b->key(); });
+      out += '{';
+      for (size_t i = 0; i < items.size(); ++i) {
+        if (i) out += ',';
+        out += boost::json::serialize(boost::json::value(items[i]->key()));
+        out += ':';
+        append_canonical(items[i]->value(), out);
+      }
+      out += '}';
+      return;
+    }
+    case boost::json::kind::array: {
+      out += '[';
+      bool first = true;
+      for (const auto& e : v.get_array()) {
+        if (!first) out += ',';
+        first = false;
+        append_canonical(e, out);
+      }
+      out += ']';
+      return;
+    }
+    default:
+      out += boost::json::serialize(v);
+  }
+}
+
+}  // namespace
+
+std::string canonical_json(const boost::json::value& v) {
+  std::string out;
+  append_canonical(v, out);
+  return out;
+}
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(len * 2, '0');
+  for (unsigned i = 0; i < len; ++i) {
+    out[2 * i] = kHex[digest[i] >> 4];
+    out[2 * i + 1] = kHex[digest[i] & 0xf];
+  }
+  return out;
+}
+
+}  // namespace wq

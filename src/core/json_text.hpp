@@ -1,0 +1,19 @@
+// JSON text helpers: the canonical form used for dedup keys and spec hashes, and hex SHA-256.
+// Pure functions; thread-safe.
+#pragma once
+
+#include <boost/json/value.hpp>
+
+#include <string>
+#include <string_view>
+
+namespace wq {
+
+// Serialises with object keys sorted (by byte order) at every depth and no whitespace, so two
+// equal JSON values always give the same text.
+std::string canonical_json(const boost::json::value& v);
+
+// Lowercase hex SHA-256 of `data`.
+std::string sha256_hex(std::string_view data);
+
+}  // namespace wq

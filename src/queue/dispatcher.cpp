@@ -1,0 +1,542 @@
+#include "queue/dispatcher.hpp"
+
+#include "core/log.hpp"
+#include "run/argv_template.hpp"
+
+#include <fmt/format.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+namespace wq {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr auto kRefreshInterval = std::chrono::milliseconds(20);
+constexpr auto kClaimErrorBackoff = std::chrono::seconds(1);
+
+std::string node_name() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return fmt::format("{}:{}", host, ::getpid());
+}
+
+std::string seconds_text(Millis d) {
+  if (d.count() % 1000 == 0) return fmt::format("{}s", d.count() / 1000);
+  return fmt::format("{:.3g}s", d.count() / 1000.0);
+}
+
+Millis backoff(const TaskConfig& t, int attempt) {
+  Millis d = t.retry_backoff;
+  for (int i = 1; i < attempt && d < t.retry_backoff_max; ++i) d *= 2;
+  return std::min(d, t.retry_backoff_max);
+}
+
+}  // namespace
+
+Dispatcher::Dispatcher(const Config& config, Store& store, ResultDir& results, ProgressHub& hub,
+                       TaskRegistry& tasks)
+    : config_(config),
+      store_(store),
+      results_(results),
+      hub_(hub),
+      tasks_(tasks),
+      node_(node_name()),
+      functions_(std::make_unique<run::FunctionRunner>(config.concurrency)),
+      commands_(std::make_unique<run::CommandRunner>()),
+      finishers_(std::make_unique<run::WorkerPool>(2, "wq-finish")) {
+  const auto now = SteadyClock::now();
+  next_persist_ = now + config_.progress_persist_interval;
+  next_refresh_ = now;
+  next_sweep_ = now;  // sweep once at start-up
+}
+
+Dispatcher::~Dispatcher() { stop(Millis(0)); }
+
+void Dispatcher::start() {
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "wq-dispatch");
+    loop();
+  });
+}
+
+void Dispatcher::wake() {
+  {
+    std::lock_guard lock(mutex_);
+    wake_ = true;
+  }
+  cv_.notify_all();
+}
+
+void Dispatcher::count_submit(bool created) {
+  std::lock_guard lock(mutex_);
+  (created ? stats_.submitted : stats_.deduplicated)++;
+}
+
+QueueStats Dispatcher::stats() const {
+  std::lock_guard lock(mutex_);
+  QueueStats s = stats_;
+  s.running = static_cast<std::int64_t>(running_.size());
+  s.watchers = hub_.watcher_count();
+  return s;
+}
+
+SteadyClock::time_point Dispatcher::next_wakeup_locked() const {
+  auto next = next_sweep_;
+  bool dirty = std::any_of(running_.begin(), running_.end(), [](auto& kv) { return kv.second.dirty; });
+  if (dirty) next = std::min(next, next_persist_);
+  if (queue_moved_ && !queued_watched_.empty()) next = std::min(next, next_refresh_);
+  for (const auto& [id, r] : running_) {
+    if (r.deadline && r.stop == StopReason::none) next = std::min(next, *r.deadline);
+  }
+  if (auto due = store_.next_run_at()) {
+    next = std::min(next, SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
+                                                   *due - now_ms() + Millis(1)));
+  }
+  return next;
+}
+
+void Dispatcher::loop() {
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      auto free_slots = [&] { return running_.size() < static_cast<std::size_t>(config_.concurrency); };
+      cv_.wait_until(lock, next_wakeup_locked(), [&] { return stopping_ || (wake_ && free_slots()); });
+      if (stopping_) return;
+      auto due = store_.next_run_at();
+      if (due && *due <= now_ms()) wake_ = true;
+    }
+    claim_and_start();
+    const auto now = SteadyClock::now();
+    if (now >= next_persist_) {
+      persist_progress();
+      next_persist_ = now + config_.progress_persist_interval;
+    }
+    if (now >= next_refresh_) {
+      refresh_queued();
+      next_refresh_ = now + kRefreshInterval;
+    }
+    check_timeouts();
+    if (now >= next_sweep_) {
+      sweep();
+      next_sweep_ = now + config_.sweep_interval;
+    }
+  }
+}
+
+void Dispatcher::claim_and_start() {
+  ClaimRequest req;
+  req.node = node_;
+  {
+    std::lock_guard lock(mutex_);
+    if (!wake_ || stopping_) return;
+    wake_ = false;
+    const auto limit = static_cast<std::size_t>(config_.concurrency);
+    if (running_.size() >= limit) return;
+    req.max_jobs = limit - running_.size();
+    for (const auto& t : tasks_.all()) {
+      std::size_t slots = req.max_jobs;
+      if (t->config.concurrency > 0) {
+        auto it = running_by_task_.find(t->config.name);
+        const int used = it == running_by_task_.end() ? 0 : it->second;
+        slots = std::min<std::size_t>(slots, std::max(0, t->config.concurrency - used));
+      }
+      if (slots > 0) req.tasks.push_back(TaskBudget{t->config.name, slots});
+    }
+  }
+  if (req.tasks.empty()) return;
+  auto claimed = store_.claim(req);
+  if (!claimed) {
+    log::error("claiming jobs failed; retrying in a second", {{"error", claimed.error().detail}});
+    std::unique_lock lock(mutex_);
+    cv_.wait_for(lock, kClaimErrorBackoff, [&] { return stopping_; });
+    wake_ = true;
+    return;
+  }
+  if (claimed->empty()) return;
+  {
+    std::lock_guard lock(mutex_);
+    queue_moved_ = true;
+    // A full batch means more may be waiting: claim again once slots free up.
+    if (claimed->size() == req.max_jobs) wake_ = true;
+  }
+  for (auto& c : *claimed) launch(std::move(c));
+}
+
+void Dispatcher::launch(ClaimedJob claimed) {
+  const std::string id = claimed.job.id;
+  auto task = tasks_.find(claimed.job.task);
+  auto attempt = results_.prepare(id, claimed.job.attempt);
+  Snapshot started;
+  {
+    std::lock_guard lock(mutex_);
+    Running r{claimed.job, task, attempt ? *attempt : ResultDir::Attempt{}};
+    if (task && task->fn && claimed.job.timeout) r.deadline = SteadyClock::now() + *claimed.job.timeout;
+    started = snapshot_of(r.job);
+    running_.emplace(id, std::move(r));
+    running_by_task_[claimed.job.task]++;
+    queued_watched_.erase(id);
+    stats_.started++;
+  }
+  hub_.publish(started);
+  if (!task) {
+    complete(id, Ending{JobState::failed, -1,
+                        fmt::format("unknown task '{}': it is not configured on this node", claimed.job.task)});
+  } else if (!attempt) {
+    complete(id, Ending{JobState::failed, -1, attempt.error().detail});
+  } else if (task->fn) {
+    start_function(id, *task, claimed, *attempt);
+  } else {
+    start_command(id, *task, claimed, *attempt);
+  }
+}
+
+void Dispatcher::start_command(const std::string& id, const TaskEntry& task,
+                               const ClaimedJob& claimed, const ResultDir::Attempt& attempt) {
+  boost::json::object all = claimed.job.params;
+  for (const auto& kv : claimed.secrets) all[kv.key()] = kv.value();
+  auto spec = run::make_command_spec(
+      task.config, run::TemplateInputs{all, id, attempt.output, attempt.status_file, attempt.job_dir});
+  if (!spec) {
+    complete(id, Ending{JobState::failed, -1, spec.error().detail});
+    return;
+  }
+  spec->job_id = id;
+  spec->timeout = claimed.job.timeout;
+  const auto run_id = commands_->start(
+      std::move(*spec),
+      [this, id](double f, std::optional<std::string> m) { on_progress(id, f, std::move(m)); },
+      [this, id](run::CommandResult res) {
+        finishers_->post([this, id, res = std::move(res)] {
+          using Kind = run::CommandResult::Kind;
+          Ending e;
+          e.returncode = res.returncode;
+          switch (res.kind) {
+            case Kind::succeeded:
+              e.state = JobState::succeeded;
+              e.returncode = 0;
+              e.publish_output = res.output_size > 0;
+              break;
+            case Kind::cancelled:
+              e.state = JobState::cancelled;
+              e.error = "cancelled";
+              break;
+            case Kind::failed:
+            case Kind::timed_out:
+              e.state = JobState::failed;
+              e.error = res.error;
+              e.retryable = true;
+              break;
+          }
+          complete(id, std::move(e));
+        });
+      });
+  bool cancel_now = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = running_.find(id); it != running_.end()) {
+      it->second.run_id = run_id;
+      cancel_now = it->second.stop != StopReason::none;
+    }
+  }
+  if (cancel_now) commands_->cancel(run_id);
+}
+
+void Dispatcher::start_function(const std::string& id, const TaskEntry& task,
+                                const ClaimedJob& claimed, const ResultDir::Attempt& attempt) {
+  run::FunctionSpec spec{claimed.job, claimed.job.params, attempt.output, task.fn};
+  for (const auto& kv : claimed.secrets) spec.params[kv.key()] = kv.value();
+  const auto run_id = functions_->start(
+      std::move(spec),
+      [this, id](double f, std::optional<std::string> m) { on_progress(id, f, std::move(m)); },
+      [this, id](run::FunctionResult res) {
+        Ending e;
+        // A task that returns after being asked to stop did not finish its work: the stop
+        // reason (cancel, timeout, shutdown) decides its outcome in decide().
+        if (res.ok && !res.stop_requested) {
+          e.state = JobState::succeeded;
+          e.returncode = 0;
+          e.publish_output = res.output_size > 0;
+        } else {
+          e.state = JobState::failed;
+          e.returncode = 1;
+          e.error = res.ok ? "stopped before it finished" : res.error;
+          e.retryable = true;
+        }
+        complete(id, std::move(e));
+      });
+  bool cancel_now = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = running_.find(id); it != running_.end()) {
+      it->second.run_id = run_id;
+      cancel_now = it->second.stop != StopReason::none;
+    }
+  }
+  if (cancel_now) functions_->cancel(run_id);
+}
+
+void Dispatcher::on_progress(const std::string& id, double fraction,
+                             std::optional<std::string> message) {
+  Snapshot snap;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = running_.find(id);
+    if (it == running_.end() || it->second.finishing) return;
+    Job& job = it->second.job;
+    ++job.seq;
+    job.fraction = fraction;
+    job.message = std::move(message);
+    it->second.dirty = true;
+    snap = snapshot_of(job);
+  }
+  hub_.publish(snap);
+}
+
+Outcome Dispatcher::decide(Running& r, Ending e, bool& retried) {
+  const Job& job = r.job;
+  const TaskConfig& task = r.task ? r.task->config : TaskConfig{};
+  Outcome o;
+  o.fraction = job.fraction;
+  o.message = job.message;
+  if (e.state != JobState::succeeded) {
+    switch (r.stop) {
+      case StopReason::shutdown:
+        if (task.on_crash == CrashPolicy::retry && job.attempt < job.max_attempts) {
+          e.state = JobState::queued;
+        } else {
+          e = Ending{JobState::failed, -1,
+                     fmt::format("interrupted: the queue stopped during attempt {} of {}",
+                                 job.attempt, job.max_attempts)};
+        }
+        break;
+      case StopReason::cancel:
+        e = Ending{JobState::cancelled, e.returncode, std::string("cancelled")};
+        break;
+      case StopReason::timeout:
+        e = Ending{JobState::failed, e.returncode,
+                   fmt::format("timed out after {}", seconds_text(job.timeout.value_or(Millis(0)))),
+                   false, true};
+        break;
+      case StopReason::none:
+        break;
+    }
+  }
+  if (e.state == JobState::succeeded && e.publish_output) {
+    auto size = results_.publish(job.id, r.attempt);
+    if (size) {
+      o.result_size = *size;
+      if (task.result_ttl) o.result_expires_at = now_ms() + *task.result_ttl;
+    } else {
+      log::error("publishing a result failed", {{"job", job.id}, {"error", size.error().detail}});
+      e = Ending{JobState::failed, -999,
+                 fmt::format("Exited with code -999\nstderr:\n{}", size.error().detail)};
+    }
+  }
+  if (e.state == JobState::failed && e.retryable && job.attempt < job.max_attempts) {
+    e.state = JobState::queued;
+    o.retry_at = now_ms() + backoff(task, job.attempt);
+  }
+  o.state = e.state;
+  retried = e.state == JobState::queued;
+  if (retried) {
+    if (!o.retry_at) o.retry_at = now_ms();
+    o.fraction = 0;
+    o.message = std::nullopt;
+    o.error = e.error;  // the last attempt's error stays visible while it waits
+    o.returncode = e.returncode;
+  } else {
+    o.fraction = 1.0;
+    o.returncode = e.state == JobState::succeeded ? std::optional<int>(0) : e.returncode;
+    o.error = e.state == JobState::succeeded ? std::nullopt : e.error;
+  }
+  return o;
+}
+
+void Dispatcher::complete(const std::string& id, Ending ending) {
+  Running r;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = running_.find(id);
+    if (it == running_.end() || abandoned_ || it->second.finishing) return;
+    it->second.finishing = true;  // freezes its seq: no progress is published after this
+    r = it->second;
+  }
+  bool retried = false;
+  Outcome outcome = decide(r, std::move(ending), retried);
+  // Larger than anything published for this attempt. live_snapshot() keeps answering with the
+  // frozen seq until the outcome is recorded, so a new watcher still gets the terminal one.
+  outcome.seq = r.job.seq + 1;
+  auto job = store_.finish(id, outcome);
+  results_.discard(r.attempt);
+  {
+    std::lock_guard lock(mutex_);
+    running_.erase(id);
+    if (--running_by_task_[r.job.task] == 0) running_by_task_.erase(r.job.task);
+    wake_ = true;
+    queue_moved_ = true;
+    if (retried) {
+      stats_.retried++;
+    } else if (outcome.state == JobState::succeeded) {
+      stats_.succeeded++;
+    } else if (outcome.state == JobState::cancelled) {
+      stats_.cancelled++;
+    } else {
+      stats_.failed++;
+    }
+  }
+  cv_.notify_all();
+  if (!job) {
+    log::error("recording a job's outcome failed; start-up recovery will settle it",
+               {{"job", id}, {"error", job.error().detail}});
+    return;
+  }
+  Snapshot snap = snapshot_of(*job);
+  if (job->state == JobState::queued) snap.n_ahead_in_queue = store_.n_ahead(*job);
+  hub_.publish(snap);
+}
+
+bool Dispatcher::cancel_running(std::string_view id) {
+  std::uint64_t run_id = 0;
+  bool is_function = false;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = running_.find(std::string(id));
+    if (it == running_.end()) return false;
+    if (it->second.stop == StopReason::none) it->second.stop = StopReason::cancel;
+    run_id = it->second.run_id;
+    is_function = it->second.task && it->second.task->fn;
+  }
+  if (run_id != 0) {
+    if (is_function) {
+      functions_->cancel(run_id);
+    } else {
+      commands_->cancel(run_id);
+    }
+  }
+  return true;
+}
+
+std::optional<Snapshot> Dispatcher::live_snapshot(std::string_view id) {
+  std::lock_guard lock(mutex_);
+  auto it = running_.find(std::string(id));
+  if (it == running_.end()) return std::nullopt;
+  return snapshot_of(it->second.job);
+}
+
+void Dispatcher::track_queued(const Job& job) {
+  std::lock_guard lock(mutex_);
+  queued_watched_[job.id] = job;
+}
+
+void Dispatcher::persist_progress() {
+  std::vector<ProgressWrite> writes;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [id, r] : running_) {
+      if (!r.dirty || r.finishing) continue;
+      r.dirty = false;
+      writes.push_back(ProgressWrite{id, r.job.seq, r.job.fraction, r.job.message});
+    }
+  }
+  if (auto ok = store_.save_progress(writes); !ok) {
+    log::warn("persisting progress failed", {{"error", ok.error().detail}});
+  }
+}
+
+void Dispatcher::refresh_queued() {
+  std::vector<Job> jobs;
+  {
+    std::lock_guard lock(mutex_);
+    if (!queue_moved_ || queued_watched_.empty()) return;
+    queue_moved_ = false;
+    for (const auto& [id, job] : queued_watched_) jobs.push_back(job);
+  }
+  auto watched = hub_.watched_ids();
+  std::sort(watched.begin(), watched.end());
+  for (const Job& job : jobs) {
+    if (!std::binary_search(watched.begin(), watched.end(), job.id)) {
+      std::lock_guard lock(mutex_);
+      queued_watched_.erase(job.id);
+      continue;
+    }
+    Snapshot snap = snapshot_of(job);
+    snap.n_ahead_in_queue = store_.n_ahead(job);
+    hub_.publish(snap);
+  }
+}
+
+void Dispatcher::check_timeouts() {
+  std::vector<std::uint64_t> expired;
+  {
+    std::lock_guard lock(mutex_);
+    const auto now = SteadyClock::now();
+    for (auto& [id, r] : running_) {
+      if (r.deadline && r.stop == StopReason::none && *r.deadline <= now) {
+        r.stop = StopReason::timeout;
+        expired.push_back(r.run_id);
+      }
+    }
+  }
+  for (auto run_id : expired) functions_->cancel(run_id);
+}
+
+void Dispatcher::sweep() {
+  std::optional<TimePoint> cutoff;
+  if (config_.finished_job_ttl) cutoff = now_ms() - *config_.finished_job_ttl;
+  auto swept = store_.sweep(now_ms(), cutoff);
+  if (!swept) {
+    log::warn("sweeping expired results failed", {{"error", swept.error().detail}});
+    return;
+  }
+  for (const auto& id : swept->results_expired) results_.remove(id);
+  if (swept->jobs_removed > 0 || !swept->results_expired.empty()) {
+    log::info("swept expired jobs and results", {{"jobs_removed", swept->jobs_removed},
+                                                  {"results_removed", swept->results_expired.size()}});
+  }
+}
+
+void Dispatcher::stop(std::chrono::milliseconds grace) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      if (abandoned_) return;
+    }
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+
+  std::unique_lock lock(mutex_);
+  if (abandoned_) return;
+  cv_.wait_for(lock, grace, [&] { return running_.empty(); });
+  // Still running after the grace period: stop them and record them as interrupted.
+  std::vector<std::pair<std::uint64_t, bool>> to_stop;
+  Millis kill_wait{0};
+  for (auto& [id, r] : running_) {
+    r.stop = StopReason::shutdown;
+    const bool is_function = r.task && r.task->fn;
+    if (r.run_id != 0) to_stop.emplace_back(r.run_id, is_function);
+    if (r.task && !is_function) kill_wait = std::max(kill_wait, r.task->config.kill_grace);
+  }
+  lock.unlock();
+  for (auto [run_id, is_function] : to_stop) {
+    if (is_function) {
+      functions_->cancel(run_id);
+    } else {
+      commands_->cancel(run_id);
+    }
+  }
+  lock.lock();
+  cv_.wait_for(lock, kill_wait + std::chrono::seconds(1), [&] { return running_.empty(); });
+  abandoned_ = true;
+  lock.unlock();
+  persist_progress();
+  commands_.reset();
+  finishers_.reset();
+  functions_.reset();
+}
+
+}  // namespace wq

@@ -1,0 +1,116 @@
+// Moves jobs from queued to running and back out (DESIGN §1, §2, §4): claims work from the
+// store within the global and per-task concurrency limits, starts it on the command or
+// function runner, keeps the live progress of running jobs, and records each outcome
+// (success with its published result, retry with exponential backoff, failure, cancel).
+// Also owns the periodic work: throttled progress persistence, delayed jobs coming due,
+// queue-position refreshes for watched queued jobs, function-task timeouts, the sweeper.
+//
+// Threading: one dispatcher thread runs the claim loop and timers. Runner callbacks arrive on
+// the runners' threads; command outcomes are recorded on a small finisher pool (so the
+// reactor never blocks on the store), function outcomes on the worker that ran them. All
+// shared state is under mutex_; store calls and hub publishes happen outside it.
+#pragma once
+
+#include "queue/progress_hub.hpp"
+#include "queue/task_registry.hpp"
+#include "run/command_runner.hpp"
+#include "run/function_runner.hpp"
+#include "store/result_dir.hpp"
+#include "wq/store.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+namespace wq {
+
+class Dispatcher {
+ public:
+  Dispatcher(const Config& config, Store& store, ResultDir& results, ProgressHub& hub,
+             TaskRegistry& tasks);
+  ~Dispatcher();
+
+  void start();
+  // New work may be claimable (a submit committed).
+  void wake();
+  // Asks a job running here to stop as cancelled. False if it is not running here.
+  bool cancel_running(std::string_view id);
+  // The live snapshot of a job running here (latest progress, not yet persisted).
+  std::optional<Snapshot> live_snapshot(std::string_view id);
+  // Keeps a watched queued job's n_ahead_in_queue fresh for its watchers.
+  void track_queued(const Job& job);
+  // See Queue::stop.
+  void stop(std::chrono::milliseconds grace);
+
+  QueueStats stats() const;
+  void count_submit(bool created);
+
+ private:
+  enum class StopReason { none, cancel, timeout, shutdown };
+
+  struct Running {
+    Job job;
+    std::shared_ptr<const TaskEntry> task;
+    ResultDir::Attempt attempt;
+    std::uint64_t run_id = 0;
+    bool dirty = false;  // progress newer than the store's
+    bool finishing = false;  // its outcome is being recorded: no more progress
+    StopReason stop = StopReason::none;
+    std::optional<std::chrono::steady_clock::time_point> deadline;  // function tasks only
+  };
+
+  struct Ending {  // what an attempt came to, before it is recorded
+    JobState state = JobState::failed;
+    std::optional<int> returncode;
+    std::optional<std::string> error;
+    bool publish_output = false;
+    bool retryable = false;  // a failure that the task's max_attempts may retry
+  };
+
+  void loop();
+  void claim_and_start();
+  void launch(ClaimedJob claimed);
+  void start_command(const std::string& id, const TaskEntry& task, const ClaimedJob& claimed,
+                     const ResultDir::Attempt& attempt);
+  void start_function(const std::string& id, const TaskEntry& task, const ClaimedJob& claimed,
+                      const ResultDir::Attempt& attempt);
+  void on_progress(const std::string& id, double fraction, std::optional<std::string> message);
+  void complete(const std::string& id, Ending ending);
+  Outcome decide(Running& r, Ending ending, bool& retried);
+  void fail_before_start(const std::string& id, std::string error);
+  void persist_progress();
+  void refresh_queued();
+  void check_timeouts();
+  void sweep();
+  std::chrono::steady_clock::time_point next_wakeup_locked() const;
+
+  const Config& config_;
+  Store& store_;
+  ResultDir& results_;
+  ProgressHub& hub_;
+  TaskRegistry& tasks_;
+  std::string node_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  bool wake_ = true;                                   // guarded by mutex_
+  bool stopping_ = false;                              // guarded by mutex_
+  bool abandoned_ = false;                             // guarded: late outcomes are not recorded
+  std::unordered_map<std::string, Running> running_;   // guarded by mutex_
+  std::map<std::string, int> running_by_task_;         // guarded by mutex_
+  std::unordered_map<std::string, Job> queued_watched_;  // guarded by mutex_
+  bool queue_moved_ = false;                           // guarded by mutex_
+  std::chrono::steady_clock::time_point next_persist_, next_sweep_, next_refresh_;  // guarded
+  QueueStats stats_;                                   // guarded by mutex_
+
+  // Destroyed in reverse order: the dispatcher thread first (in stop), then runners.
+  std::unique_ptr<run::FunctionRunner> functions_;
+  std::unique_ptr<run::CommandRunner> commands_;
+  std::unique_ptr<run::WorkerPool> finishers_;
+  std::thread thread_;
+};
+
+}  // namespace wq

@@ -1,0 +1,240 @@
+#include "wq/queue.hpp"
+
+#include "core/log.hpp"
+#include "core/spec.hpp"
+#include "queue/dispatcher.hpp"
+#include "queue/progress_hub.hpp"
+#include "queue/task_registry.hpp"
+#include "store/result_dir.hpp"
+
+#include <fmt/format.h>
+
+#include <condition_variable>
+
+namespace wq {
+namespace {
+
+Error no_such_job(std::string_view id) {
+  return make_error(Errc::not_found, fmt::format("no job with id '{}'", id.substr(0, 140)));
+}
+
+template <class T>
+T value_or_throw(Result<T> r) {
+  if (!r) throw ErrorException(r.error());
+  return std::move(*r);
+}
+
+}  // namespace
+
+struct Queue::Watch::State {
+  ProgressHub::Subscription subscription;
+};
+
+Queue::Watch::Watch() = default;
+Queue::Watch::Watch(Watch&&) noexcept = default;
+Queue::Watch& Queue::Watch::operator=(Watch&&) noexcept = default;
+Queue::Watch::~Watch() = default;
+void Queue::Watch::reset() { state_.reset(); }
+
+class Queue::Impl {
+ public:
+  explicit Impl(Config config)
+      : config_(std::move(config)),
+        results_(value_or_throw(ResultDir::open(config_.data_dir))),
+        store_(value_or_throw(open_store(config_))) {
+    for (const auto& [name, task] : config_.tasks) tasks_.put(TaskEntry{task, {}});
+    recover();
+    dispatcher_ = std::make_unique<Dispatcher>(config_, *store_, results_, hub_, tasks_);
+    dispatcher_->start();
+  }
+
+  ~Impl() { stop(Millis(0)); }
+
+  void recover() {
+    auto recovered = store_->recover([&](const Job& job) {
+      auto task = tasks_.find(job.task);
+      const CrashPolicy policy = task ? task->config.on_crash : CrashPolicy::retry;
+      return policy == CrashPolicy::retry && job.attempt < job.max_attempts;
+    });
+    if (!recovered) throw ErrorException(recovered.error());
+    for (const auto& r : *recovered) {
+      log::warn(r.job.state == JobState::queued ? "job interrupted by a stop; queued again"
+                                                : "job interrupted by a stop; failed",
+                {{"job", r.job.id}, {"task", r.job.task}, {"attempt", r.job.attempt}});
+    }
+  }
+
+  void register_task(const std::string& name, TaskFn fn, TaskConfig options) {
+    options.name = name;
+    options.command.clear();
+    tasks_.put(TaskEntry{std::move(options), std::move(fn)});
+    dispatcher_->wake();
+  }
+
+  Result<Submitted> submit(const JobSpec& spec) {
+    auto task = tasks_.find(spec.task);
+    if (!task) {
+      std::string known;
+      for (const auto& t : tasks_.all()) known += fmt::format("{}{}", known.empty() ? "" : ", ", t->config.name);
+      return make_error(Errc::unknown_task, fmt::format("unknown task '{}'; known tasks: {}",
+                                                        spec.task.substr(0, 140), known.empty() ? "none" : known));
+    }
+    if (stopping_.load()) return make_error(Errc::shutting_down, "the queue is stopping; submit again after it restarts");
+    auto job = prepare_job(spec, task->config, now_ms());
+    if (!job) return job.error();
+    job->max_queued = config_.max_queued;
+    auto submitted = store_->submit(*job);
+    if (!submitted) return submitted;
+    if (submitted->created) dispatcher_->wake();
+    dispatcher_->count_submit(submitted->created);
+    return submitted;
+  }
+
+  Result<Job> get(std::string_view id, const std::optional<std::string>& owner) {
+    auto found = store_->get(id);
+    if (!found) return found.error();
+    if (!*found || (owner && (*found)->owner != *owner)) return no_such_job(id);
+    Job job = std::move(**found);
+    if (auto live = dispatcher_->live_snapshot(id); live && live->seq > job.seq) {
+      job.seq = live->seq;
+      job.fraction = live->fraction;
+      job.message = live->message;
+    }
+    return job;
+  }
+
+  Result<Snapshot> snapshot(std::string_view id, const std::optional<std::string>& owner) {
+    auto job = get(id, owner);
+    if (!job) return job.error();
+    return current_snapshot(*job);
+  }
+
+  Snapshot current_snapshot(const Job& job) {
+    if (auto live = dispatcher_->live_snapshot(job.id)) return *live;
+    Snapshot snap = snapshot_of(job);
+    if (job.state == JobState::queued) snap.n_ahead_in_queue = store_->n_ahead(job);
+    return snap;
+  }
+
+  Result<Job> cancel(std::string_view id, const std::optional<std::string>& owner) {
+    auto job = store_->cancel(id, owner);
+    if (!job) return job;
+    if (job->state == JobState::running) {
+      dispatcher_->cancel_running(id);
+    } else if (job->state == JobState::cancelled) {
+      hub_.publish(snapshot_of(*job));
+      dispatcher_->wake();
+    }
+    return job;
+  }
+
+  Result<Watch> watch(std::string_view id, std::uint64_t after, std::function<void(const Snapshot&)> cb,
+                      const std::optional<std::string>& owner) {
+    auto known = get(id, owner);
+    if (!known) return known.error();
+    Watch w;
+    w.state_ = std::make_unique<Watch::State>();
+    w.state_->subscription = hub_.subscribe(std::string(id), after, std::move(cb));
+    // Read the state only after subscribing: whatever happens from here on is published to us.
+    if (auto live = dispatcher_->live_snapshot(id)) {
+      w.state_->subscription.offer(*live);
+      return w;
+    }
+    auto job = get(id, owner);
+    if (!job) return job.error();
+    if (job->state == JobState::queued) dispatcher_->track_queued(*job);
+    w.state_->subscription.offer(current_snapshot(*job));
+    return w;
+  }
+
+  Result<std::optional<Snapshot>> wait(std::string_view id, std::uint64_t after, Millis timeout,
+                                       const std::optional<std::string>& owner) {
+    std::mutex m;
+    std::condition_variable cv;
+    std::optional<Snapshot> got;
+    auto w = watch(id, after, [&](const Snapshot& s) {
+      std::lock_guard lock(m);
+      if (!got) got = s;
+      cv.notify_all();
+    }, owner);
+    if (!w) return w.error();
+    std::unique_lock lock(m);
+    cv.wait_for(lock, timeout, [&] { return got.has_value(); });
+    auto result = got;
+    lock.unlock();
+    w->reset();
+    return result;
+  }
+
+  Result<std::filesystem::path> result_path(std::string_view id, const std::optional<std::string>& owner) {
+    auto job = get(id, owner);
+    if (!job) return job.error();
+    if (job->state != JobState::succeeded) {
+      return make_error(Errc::not_finished,
+                        fmt::format("job {} is {}; its result is available once it has succeeded",
+                                    job->id, to_string(job->state)));
+    }
+    if (!job->result_size) {
+      return make_error(Errc::not_found, fmt::format("job {} has no result: it wrote none, or it expired", job->id));
+    }
+    return results_.result_path(id);
+  }
+
+  void stop(Millis grace) {
+    stopping_ = true;
+    if (dispatcher_) dispatcher_->stop(grace);
+  }
+
+  const Config& config() const { return config_; }
+  QueueStats stats() const { return dispatcher_->stats(); }
+  Result<JobPage> list(const JobFilter& f) { return store_->list(f); }
+
+ private:
+  Config config_;
+  ResultDir results_;
+  std::unique_ptr<Store> store_;
+  TaskRegistry tasks_;
+  ProgressHub hub_;
+  std::atomic<bool> stopping_{false};
+  std::unique_ptr<Dispatcher> dispatcher_;  // last: stopped and destroyed first
+};
+
+Queue::Queue(Config config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Queue::~Queue() = default;
+
+void Queue::register_task(const std::string& name, TaskFn fn, TaskConfig options) {
+  impl_->register_task(name, std::move(fn), std::move(options));
+}
+Result<Submitted> Queue::submit(const JobSpec& spec) { return impl_->submit(spec); }
+Result<std::optional<Job>> Queue::ensure_run(const JobSpec& spec) {
+  auto s = impl_->submit(spec);
+  if (!s) return s.error();
+  if (!s->created && s->job.state == JobState::succeeded) return std::optional<Job>{};
+  return std::optional<Job>{std::move(s->job)};
+}
+Result<Job> Queue::get(std::string_view id, const std::optional<std::string>& owner) { return impl_->get(id, owner); }
+Result<JobPage> Queue::list(const JobFilter& filter) { return impl_->list(filter); }
+Result<Snapshot> Queue::snapshot(std::string_view id, const std::optional<std::string>& owner) {
+  return impl_->snapshot(id, owner);
+}
+Result<Job> Queue::cancel(std::string_view id, const std::optional<std::string>& owner) {
+  return impl_->cancel(id, owner);
+}
+Result<Queue::Watch> Queue::watch(std::string_view id, std::uint64_t after_seq,
+                                  std::function<void(const Snapshot&)> cb,
+                                  const std::optional<std::string>& owner) {
+  return impl_->watch(id, after_seq, std::move(cb), owner);
+}
+Result<std::optional<Snapshot>> Queue::wait(std::string_view id, std::uint64_t after_seq,
+                                            std::chrono::milliseconds timeout,
+                                            const std::optional<std::string>& owner) {
+  return impl_->wait(id, after_seq, timeout, owner);
+}
+Result<std::filesystem::path> Queue::result_path(std::string_view id, const std::optional<std::string>& owner) {
+  return impl_->result_path(id, owner);
+}
+void Queue::stop(std::chrono::milliseconds grace) { impl_->stop(grace); }
+const Config& Queue::config() const { return impl_->config(); }
+QueueStats Queue::stats() const { return impl_->stats(); }
+
+}  // namespace wq

@@ -1,0 +1,94 @@
+#include "run/function_runner.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+
+namespace wq::run {
+namespace {
+
+class Context final : public TaskContext {
+ public:
+  Context(const FunctionSpec& spec, std::stop_token token, FunctionRunner::ProgressFn& progress)
+      : spec_(spec), token_(std::move(token)), progress_(progress) {}
+
+  const Job& job() const override { return spec_.job; }
+  const boost::json::object& params() const override { return spec_.params; }
+
+  void progress(double fraction, std::optional<std::string> message) override {
+    if (!std::isfinite(fraction)) return;
+    progress_(std::clamp(fraction, 0.0, 1.0), std::move(message));
+  }
+
+  bool cancelled() const override { return token_.stop_requested(); }
+  std::stop_token stop_token() const override { return token_; }
+  const std::filesystem::path& output_path() const override { return spec_.output; }
+
+  void set_result(std::string_view bytes) override {
+    std::ofstream out(spec_.output, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out.flush()) {
+      throw std::runtime_error(fmt::format("cannot write the result: {}", std::strerror(errno)));
+    }
+  }
+
+ private:
+  const FunctionSpec& spec_;
+  std::stop_token token_;
+  FunctionRunner::ProgressFn& progress_;
+};
+
+}  // namespace
+
+FunctionRunner::FunctionRunner(int threads) : pool_(threads, "wq-fn") {}
+
+FunctionRunner::~FunctionRunner() {
+  std::lock_guard lock(mutex_);
+  for (auto& [id, source] : active_) source.request_stop();
+}
+
+std::uint64_t FunctionRunner::start(FunctionSpec spec, ProgressFn progress, DoneFn done) {
+  std::uint64_t id;
+  std::stop_token token;
+  {
+    std::lock_guard lock(mutex_);
+    id = next_id_++;
+    token = active_[id].get_token();
+  }
+  pool_.post([this, id, token, spec = std::move(spec), progress = std::move(progress),
+              done = std::move(done)]() mutable {
+    FunctionResult result;
+    Context ctx(spec, token, progress);
+    try {
+      spec.fn(ctx);
+      result.ok = true;
+    } catch (const std::exception& e) {
+      result.error = e.what();
+    } catch (...) {
+      result.error = "the task threw a non-standard exception";
+    }
+    result.stop_requested = token.stop_requested();
+    struct stat st {};
+    if (result.ok && ::stat(spec.output.c_str(), &st) == 0) result.output_size = st.st_size;
+    {
+      std::lock_guard lock(mutex_);
+      active_.erase(id);
+    }
+    done(std::move(result));
+  });
+  return id;
+}
+
+void FunctionRunner::cancel(std::uint64_t run_id) {
+  std::lock_guard lock(mutex_);
+  if (auto it = active_.find(run_id); it != active_.end()) it->second.request_stop();
+}
+
+}  // namespace wq::run

@@ -1,0 +1,646 @@
+#include "store/sqlite/sqlite_store.hpp"
+
+#include "core/log.hpp"
+#include "store/file_lock.hpp"
+#include "store/sqlite/migrations.hpp"
+#include "store/sqlite/ready_index.hpp"
+#include "store/sqlite/sqlite_db.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <fmt/format.h>
+
+#include <atomic>
+#include <charconv>
+#include <limits>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+namespace wq::sqlite {
+namespace {
+
+// Every job query selects these columns in this order; row_to_job() reads them.
+#define WQ_JOB_COLUMNS                                                                           \
+  "rowid, id, task, params, key, owner, priority, max_attempts, timeout_ms, run_at, attempt, " \
+  "state, seq, fraction, message, returncode, error, result_size, created_at, started_at, "    \
+  "finished_at"
+constexpr int kJobColumnCount = 21;
+
+// Recovery moves the seq of unfinished jobs past anything a dead process may have published
+// without persisting (progress is persisted at most every progress_persist_interval, and a
+// job cannot publish 2^20 snapshots in that time).
+constexpr std::int64_t kSeqGapAfterRestart = std::int64_t{1} << 20;
+
+std::int64_t ms(TimePoint t) { return t.time_since_epoch().count(); }
+TimePoint from_ms(std::int64_t v) { return TimePoint(Millis(v)); }
+
+boost::json::object parse_object(std::string_view text) {
+  boost::system::error_code ec;
+  auto v = boost::json::parse(text, ec);
+  if (ec || !v.is_object()) return {};
+  return std::move(v.as_object());
+}
+
+Job row_to_job(const Stmt& s) {
+  Job j;
+  j.id = std::string(s.text(1));
+  j.task = std::string(s.text(2));
+  j.params = parse_object(s.text(3));
+  j.key = std::string(s.text(4));
+  j.owner = std::string(s.text(5));
+  j.priority = static_cast<int>(s.int64(6));
+  j.max_attempts = static_cast<int>(s.int64(7));
+  if (auto t = s.opt_int64(8)) j.timeout = Millis(*t);
+  j.run_at = from_ms(s.int64(9));
+  j.attempt = static_cast<int>(s.int64(10));
+  j.state = static_cast<JobState>(s.int64(11));
+  j.seq = static_cast<std::uint64_t>(s.int64(12));
+  j.fraction = s.real(13);
+  j.message = s.opt_text(14);
+  if (auto rc = s.opt_int64(15)) j.returncode = static_cast<int>(*rc);
+  j.error = s.opt_text(16);
+  if (auto r = s.opt_int64(17)) j.result_size = static_cast<std::uint64_t>(*r);
+  j.created_at = from_ms(s.int64(18));
+  if (auto t = s.opt_int64(19)) j.started_at = from_ms(*t);
+  if (auto t = s.opt_int64(20)) j.finished_at = from_ms(*t);
+  return j;
+}
+
+// Reads the first row of a prepared, bound statement as a Job.
+Result<std::optional<Job>> first_job(Stmt* s) {
+  auto row = s->step();
+  if (!row) return row.error();
+  if (!*row) return std::optional<Job>{};
+  return std::optional<Job>{row_to_job(*s)};
+}
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(std::string path, Durability durability, FileLock lock)
+      : path_(std::move(path)), durability_(durability), lock_(std::move(lock)) {}
+
+  ~SqliteStore() override {
+    {
+      std::lock_guard lock(queue_mutex_);
+      stopping_ = true;
+    }
+    queue_cv_.notify_one();
+    if (writer_.joinable()) writer_.join();
+  }
+
+  Result<void> start() {
+    auto db = Db::open(path_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    if (!db) return db.error();
+    wdb_ = std::move(*db);
+    const char* sync = durability_ == Durability::fsync ? "FULL" : "NORMAL";
+    auto ok = wdb_->exec(fmt::format(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous={}; PRAGMA busy_timeout=5000; "
+        "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-8000;", sync));
+    if (!ok) return ok.error();
+    if (auto m = migrate(); !m) return m.error();
+    if (auto r = rebuild_index(); !r) return r.error();
+    writer_ = std::thread([this] { writer_loop(); });
+    return {};
+  }
+
+  Result<Submitted> submit(const NewJob& nj) override {
+    return write<Submitted>([&] { return do_submit(nj); });
+  }
+
+  Result<std::vector<ClaimedJob>> claim(const ClaimRequest& req) override {
+    return write<std::vector<ClaimedJob>>([&] { return do_claim(req); });
+  }
+
+  Result<Job> finish(std::string_view id, const Outcome& outcome) override {
+    return write<Job>([&] { return do_finish(id, outcome); });
+  }
+
+  Result<Job> cancel(std::string_view id, const std::optional<std::string>& owner) override {
+    return write<Job>([&] { return do_cancel(id, owner); });
+  }
+
+  Result<void> save_progress(std::span<const ProgressWrite> writes) override {
+    if (writes.empty()) return {};
+    return write<void>([&]() -> Result<void> {
+      auto st = wdb_->prepare(
+          "UPDATE jobs SET seq = max(seq, ?1), fraction = ?2, message = ?3 "
+          "WHERE id = ?4 AND state = 1");
+      if (!st) return st.error();
+      for (const auto& w : writes) {
+        (*st)->reset().bind(1, static_cast<std::int64_t>(w.seq)).bind(2, w.fraction)
+            .bind(3, w.message).bind(4, w.id);
+        if (auto r = (*st)->run(); !r) return r;
+      }
+      return {};
+    });
+  }
+
+  Result<std::optional<Job>> get(std::string_view id) override {
+    return read<std::optional<Job>>([&](Db& db) -> Result<std::optional<Job>> {
+      auto st = db.prepare("SELECT " WQ_JOB_COLUMNS " FROM jobs WHERE id = ?1");
+      if (!st) return st.error();
+      (*st)->bind(1, id);
+      return first_job(*st);
+    });
+  }
+
+  Result<JobPage> list(const JobFilter& f) override {
+    return read<JobPage>([&](Db& db) -> Result<JobPage> {
+      auto st = db.prepare(
+          "SELECT " WQ_JOB_COLUMNS " FROM jobs WHERE (?1 IS NULL OR state = ?1) "
+          "AND (?2 IS NULL OR task = ?2) AND (?3 IS NULL OR owner = ?3) AND rowid < ?4 "
+          "ORDER BY rowid DESC LIMIT ?5");
+      if (!st) return st.error();
+      std::int64_t before = std::numeric_limits<std::int64_t>::max();
+      if (f.cursor) {
+        auto [p, ec] = std::from_chars(f.cursor->data(), f.cursor->data() + f.cursor->size(), before);
+        if (ec != std::errc() || p != f.cursor->data() + f.cursor->size()) {
+          return make_error(Errc::bad_input, "cursor is not one returned by a previous page");
+        }
+      }
+      const std::size_t limit = std::clamp<std::size_t>(f.limit, 1, 1000);
+      std::optional<std::int64_t> state;
+      if (f.state) state = static_cast<std::int64_t>(*f.state);
+      (*st)->bind(1, state).bind(2, f.task).bind(3, f.owner).bind(4, before)
+          .bind(5, static_cast<std::int64_t>(limit + 1));
+      JobPage page;
+      std::int64_t last_rowid = 0;
+      for (;;) {
+        auto row = (*st)->step();
+        if (!row) return row.error();
+        if (!*row) break;
+        if (page.jobs.size() == limit) {
+          page.next_cursor = std::to_string(last_rowid);
+          break;
+        }
+        last_rowid = (*st)->int64(0);
+        page.jobs.push_back(row_to_job(**st));
+      }
+      return page;
+    });
+  }
+
+  std::int64_t n_ahead(const Job& job) override {
+    if (job.state != JobState::queued) return 0;
+    auto rowid = rowid_of(job.id);
+    if (!rowid) return 0;
+    std::lock_guard lock(index_mutex_);
+    return running_ + index_.rank(QueuedEntry{*rowid, job.priority, job.run_at, 0});
+  }
+
+  std::optional<TimePoint> next_run_at() override {
+    std::lock_guard lock(index_mutex_);
+    return index_.next_run_at();
+  }
+
+  Result<std::vector<Recovered>> recover(const std::function<bool(const Job&)>& retry) override {
+    return write<std::vector<Recovered>>([&] { return do_recover(retry); });
+  }
+
+  Result<Swept> sweep(TimePoint now, std::optional<TimePoint> finished_before) override {
+    return write<Swept>([&] { return do_sweep(now, finished_before); });
+  }
+
+ private:
+  // One write waiting for the writer thread. Lives on the caller's stack until `done`.
+  struct Op {
+    std::function<void()> run;  // runs inside the batch transaction
+    std::optional<Error> commit_error;
+    std::atomic<bool> done{false};
+  };
+
+  template <class T>
+  Result<T> write(const std::function<Result<T>()>& body) {
+    std::optional<Result<T>> result;
+    Op op;
+    op.run = [&] { result = in_savepoint(body); };
+    {
+      std::lock_guard lock(queue_mutex_);
+      if (stopping_) return make_error(Errc::shutting_down, "the store is closing");
+      queue_.push_back(&op);
+    }
+    queue_cv_.notify_one();
+    op.done.wait(false, std::memory_order_acquire);
+    if (op.commit_error) return *op.commit_error;
+    return std::move(*result);
+  }
+
+  template <class T>
+  Result<T> in_savepoint(const std::function<Result<T>()>& body) {
+    if (auto r = exec_cached("SAVEPOINT op"); !r) return r.error();
+    Result<T> result = body();
+    if (!result) {
+      auto rolled = exec_cached("ROLLBACK TO op");
+      if (!rolled) log::error("sqlite rollback to savepoint failed", {{"error", rolled.error().detail}});
+    }
+    if (auto r = exec_cached("RELEASE op"); !r) return r.error();
+    return result;
+  }
+
+  Result<void> exec_cached(const char* sql) {
+    auto st = wdb_->prepare(sql);
+    if (!st) return st.error();
+    return (*st)->run();
+  }
+
+  void writer_loop() {
+    std::vector<Op*> batch;
+    for (;;) {
+      {
+        std::unique_lock lock(queue_mutex_);
+        queue_cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+        if (queue_.empty()) return;
+        batch.swap(queue_);
+      }
+      std::optional<Error> failure;
+      if (auto r = exec_cached("BEGIN IMMEDIATE"); !r) failure = r.error();
+      if (!failure) {
+        for (Op* op : batch) op->run();
+        wdb_->reset_all();
+        if (auto r = exec_cached("COMMIT"); !r) failure = r.error();
+      }
+      if (failure) {
+        log::error("sqlite commit failed; the batch's writes are lost and reported as errors",
+                   {{"error", failure->detail}, {"writes", batch.size()}});
+        if (auto r = wdb_->exec("ROLLBACK"); !r) log::error("sqlite rollback failed", {{"error", r.error().detail}});
+        if (auto r = rebuild_index(); !r) log::error("cannot rebuild the queue index", {{"error", r.error().detail}});
+      }
+      for (Op* op : batch) {
+        op->commit_error = failure;
+        op->done.store(true, std::memory_order_release);
+        op->done.notify_one();
+      }
+      batch.clear();
+    }
+  }
+
+  template <class T>
+  Result<T> read(const std::function<Result<T>(Db&)>& body) {
+    std::unique_ptr<Db> db;
+    {
+      std::lock_guard lock(readers_mutex_);
+      if (!readers_.empty()) {
+        db = std::move(readers_.back());
+        readers_.pop_back();
+      }
+    }
+    if (!db) {
+      auto opened = Db::open(path_, SQLITE_OPEN_READWRITE);
+      if (!opened) return opened.error();
+      db = std::move(*opened);
+      if (auto r = db->exec("PRAGMA busy_timeout=5000; PRAGMA query_only=1;"); !r) return r.error();
+    }
+    Result<T> result = body(*db);
+    db->reset_all();  // ends the read transaction: the next use sees a fresh snapshot
+    std::lock_guard lock(readers_mutex_);
+    if (readers_.size() < kMaxIdleReaders) readers_.push_back(std::move(db));
+    return result;
+  }
+
+  std::optional<std::int64_t> rowid_of(std::string_view id) {
+    auto r = read<std::optional<std::int64_t>>([&](Db& db) -> Result<std::optional<std::int64_t>> {
+      auto st = db.prepare("SELECT rowid FROM jobs WHERE id = ?1 AND state = 0");
+      if (!st) return st.error();
+      (*st)->bind(1, id);
+      auto row = (*st)->step();
+      if (!row) return row.error();
+      if (!*row) return std::optional<std::int64_t>{};
+      return std::optional<std::int64_t>{(*st)->int64(0)};
+    });
+    return r ? *r : std::nullopt;
+  }
+
+  Result<void> migrate() {
+    auto st = wdb_->prepare("PRAGMA user_version");
+    if (!st) return st.error();
+    auto row = (*st)->step();
+    if (!row) return row.error();
+    const auto version = static_cast<std::size_t>((*st)->int64(0));
+    (*st)->reset();
+    if (version > kMigrations.size()) {
+      return make_error(Errc::store_failed,
+                        fmt::format("{}: schema version {} is newer than this build understands ({}); "
+                                    "run a newer wqd", path_, version, kMigrations.size()));
+    }
+    for (std::size_t v = version; v < kMigrations.size(); ++v) {
+      auto ok = wdb_->exec(fmt::format("BEGIN IMMEDIATE; {} PRAGMA user_version = {}; COMMIT;",
+                                       kMigrations[v], v + 1));
+      if (!ok) {
+        (void)wdb_->exec("ROLLBACK");
+        return make_error(Errc::store_failed, fmt::format("{}: migration {} failed: {}", path_, v + 1,
+                                                          ok.error().detail));
+      }
+    }
+    return {};
+  }
+
+  std::uint32_t intern(const std::string& task) {
+    auto [it, inserted] = task_ids_.emplace(task, static_cast<std::uint32_t>(task_names_.size()));
+    if (inserted) task_names_.push_back(task);
+    return it->second;
+  }
+
+  Result<void> rebuild_index() {
+    auto st = wdb_->prepare("SELECT rowid, priority, run_at, task FROM jobs WHERE state = 0");
+    if (!st) return st.error();
+    std::vector<QueuedEntry> entries;
+    std::lock_guard lock(index_mutex_);
+    for (;;) {
+      auto row = (*st)->step();
+      if (!row) return row.error();
+      if (!*row) break;
+      entries.push_back(QueuedEntry{(*st)->int64(0), static_cast<int>((*st)->int64(1)),
+                                    from_ms((*st)->int64(2)), intern(std::string((*st)->text(3)))});
+    }
+    auto count = wdb_->prepare("SELECT count(*) FROM jobs WHERE state = 1");
+    if (!count) return count.error();
+    if (auto row = (*count)->step(); !row) return row.error();
+    running_ = (*count)->int64(0);
+    (*count)->reset();
+    index_.clear();
+    const TimePoint now = now_ms();
+    for (const auto& e : entries) index_.add(e, now);
+    return {};
+  }
+
+  Result<Submitted> do_submit(const NewJob& nj) {
+    const Job& job = nj.job;
+    if (nj.id_given) {
+      auto st = wdb_->prepare("SELECT " WQ_JOB_COLUMNS ", spec_hash FROM jobs WHERE id = ?1");
+      if (!st) return st.error();
+      (*st)->bind(1, job.id);
+      auto row = (*st)->step();
+      if (!row) return row.error();
+      if (*row) {
+        if ((*st)->text(kJobColumnCount) == nj.spec_hash && (*st)->text(5) == job.owner) {
+          return Submitted{row_to_job(**st), false};
+        }
+        return make_error(Errc::conflict,
+                          fmt::format("a job with id '{}' already exists with a different task or "
+                                      "params; choose another id or omit it", job.id));
+      }
+    }
+    {
+      auto st = wdb_->prepare("SELECT " WQ_JOB_COLUMNS
+                              " FROM jobs WHERE owner = ?1 AND key = ?2 AND state < 2");
+      if (!st) return st.error();
+      (*st)->bind(1, job.owner).bind(2, job.key);
+      auto found = first_job(*st);
+      if (!found) return found.error();
+      if (*found) return Submitted{std::move(**found), false};
+    }
+    if (!nj.force) {
+      auto st = wdb_->prepare("SELECT " WQ_JOB_COLUMNS ", retained FROM jobs WHERE owner = ?1 "
+                              "AND key = ?2 AND state >= 2 ORDER BY rowid DESC LIMIT 1");
+      if (!st) return st.error();
+      (*st)->bind(1, job.owner).bind(2, job.key);
+      auto row = (*st)->step();
+      if (!row) return row.error();
+      if (*row && (*st)->int64(11) == static_cast<int>(JobState::succeeded) &&
+          (*st)->int64(kJobColumnCount) == 1) {
+        return Submitted{row_to_job(**st), false};
+      }
+    }
+    if (nj.max_queued > 0) {
+      std::lock_guard lock(index_mutex_);
+      if (index_.size() >= nj.max_queued) {
+        return make_error(Errc::queue_full,
+                          fmt::format("the queue holds {} jobs, its limit (max_queued); retry later",
+                                      index_.size()));
+      }
+    }
+    auto st = wdb_->prepare(
+        "INSERT INTO jobs (id, task, params, secrets, spec_hash, key, owner, priority, "
+        "max_attempts, timeout_ms, run_at, state, seq, created_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?13)");
+    if (!st) return st.error();
+    std::optional<std::string> secrets;
+    if (!nj.secrets.empty()) secrets = boost::json::serialize(nj.secrets);
+    std::optional<std::int64_t> timeout;
+    if (job.timeout) timeout = job.timeout->count();
+    (*st)->bind(1, job.id).bind(2, job.task).bind(3, boost::json::serialize(job.params))
+        .bind(4, secrets).bind(5, nj.spec_hash).bind(6, job.key).bind(7, job.owner)
+        .bind(8, job.priority).bind(9, job.max_attempts).bind(10, timeout).bind(11, ms(job.run_at))
+        .bind(12, static_cast<std::int64_t>(job.seq)).bind(13, ms(job.created_at));
+    if (auto r = (*st)->run(); !r) return r.error();
+    const std::int64_t rowid = sqlite3_last_insert_rowid(wdb_->handle());
+    {
+      std::lock_guard lock(index_mutex_);
+      index_.add(QueuedEntry{rowid, job.priority, job.run_at, intern(job.task)}, now_ms());
+    }
+    return Submitted{job, true};
+  }
+
+  Result<std::vector<ClaimedJob>> do_claim(const ClaimRequest& req) {
+    std::vector<QueuedEntry> picked;
+    {
+      std::lock_guard lock(index_mutex_);
+      index_.promote(now_ms());
+      std::unordered_map<std::uint32_t, std::size_t> budget;
+      for (const auto& t : req.tasks) {
+        if (auto it = task_ids_.find(t.task); it != task_ids_.end()) budget[it->second] = t.slots;
+      }
+      picked = index_.pick(req.max_jobs, [&](std::uint32_t task) {
+        auto it = budget.find(task);
+        if (it == budget.end() || it->second == 0) return true;
+        --it->second;
+        return false;
+      });
+    }
+    std::vector<ClaimedJob> claimed;
+    auto st = wdb_->prepare(
+        "UPDATE jobs SET state = 1, attempt = attempt + 1, started_at = ?1, seq = seq + 1, "
+        "fraction = 0, message = NULL, finished_at = NULL WHERE rowid = ?2 AND state = 0 "
+        "RETURNING " WQ_JOB_COLUMNS ", secrets");
+    if (!st) return st.error();
+    const std::int64_t now = ms(now_ms());
+    for (const auto& e : picked) {
+      (*st)->reset().bind(1, now).bind(2, e.rowid);
+      auto row = (*st)->step();
+      if (!row) return row.error();
+      if (!*row) continue;
+      ClaimedJob c{row_to_job(**st), {}};
+      if (!(*st)->is_null(kJobColumnCount)) c.secrets = parse_object((*st)->text(kJobColumnCount));
+      if (auto r = (*st)->run(); !r) return r.error();
+      claimed.push_back(std::move(c));
+    }
+    std::lock_guard lock(index_mutex_);
+    for (const auto& e : picked) index_.remove(e);
+    running_ += static_cast<std::int64_t>(claimed.size());
+    return claimed;
+  }
+
+  Result<Job> do_finish(std::string_view id, const Outcome& o) {
+    auto st = wdb_->prepare(
+        "UPDATE jobs SET state = ?1, seq = max(seq + 1, ?2), fraction = ?3, message = ?4, "
+        "returncode = ?5, error = ?6, result_size = ?7, result_expires_at = ?8, retained = ?9, "
+        "finished_at = ?10, run_at = coalesce(?11, run_at), cancel_requested = 0, "
+        "secrets = CASE WHEN ?1 >= 2 THEN NULL ELSE secrets END "
+        "WHERE id = ?12 AND state = 1 RETURNING " WQ_JOB_COLUMNS);
+    if (!st) return st.error();
+    const bool retry = o.state == JobState::queued;
+    std::optional<std::int64_t> rc, size, expires, finished, run_at;
+    if (o.returncode) rc = *o.returncode;
+    if (o.result_size) size = static_cast<std::int64_t>(*o.result_size);
+    if (o.result_expires_at) expires = ms(*o.result_expires_at);
+    if (!retry) finished = ms(now_ms());
+    if (retry) run_at = ms(o.retry_at.value_or(now_ms()));
+    const bool retained = o.state == JobState::succeeded;
+    (*st)->bind(1, static_cast<int>(o.state)).bind(2, static_cast<std::int64_t>(o.seq))
+        .bind(3, o.fraction).bind(4, o.message).bind(5, rc).bind(6, o.error).bind(7, size)
+        .bind(8, expires).bind(9, retained ? 1 : 0).bind(10, finished).bind(11, run_at).bind(12, id);
+    auto row = (*st)->step();
+    if (!row) return row.error();
+    if (!*row) return make_error(Errc::not_found, fmt::format("job {} is not running", id));
+    Job job = row_to_job(**st);
+    const std::int64_t rowid = (*st)->int64(0);
+    if (auto r = (*st)->run(); !r) return r.error();
+    std::lock_guard lock(index_mutex_);
+    --running_;
+    if (retry) index_.add(QueuedEntry{rowid, job.priority, job.run_at, intern(job.task)}, now_ms());
+    return job;
+  }
+
+  Result<Job> do_cancel(std::string_view id, const std::optional<std::string>& owner) {
+    auto st = wdb_->prepare("SELECT " WQ_JOB_COLUMNS " FROM jobs WHERE id = ?1");
+    if (!st) return st.error();
+    (*st)->bind(1, id);
+    auto found = first_job(*st);
+    if (!found) return found.error();
+    if (!*found || (owner && (*found)->owner != *owner)) {
+      return make_error(Errc::not_found, fmt::format("no job with id '{}'", id));
+    }
+    Job job = std::move(**found);
+    if (job.state == JobState::running) {
+      auto up = wdb_->prepare("UPDATE jobs SET cancel_requested = 1 WHERE id = ?1");
+      if (!up) return up.error();
+      (*up)->bind(1, id);
+      if (auto r = (*up)->run(); !r) return r.error();
+      return job;
+    }
+    if (job.state != JobState::queued) return job;
+    auto up = wdb_->prepare(
+        "UPDATE jobs SET state = 4, seq = seq + 1, finished_at = ?1, error = 'cancelled', "
+        "secrets = NULL WHERE id = ?2 AND state = 0 RETURNING " WQ_JOB_COLUMNS);
+    if (!up) return up.error();
+    (*up)->bind(1, ms(now_ms())).bind(2, id);
+    auto row = (*up)->step();
+    if (!row) return row.error();
+    Job cancelled = row_to_job(**up);
+    const std::int64_t rowid = (*up)->int64(0);
+    if (auto r = (*up)->run(); !r) return r.error();
+    std::lock_guard lock(index_mutex_);
+    index_.remove(QueuedEntry{rowid, job.priority, job.run_at, 0});
+    return cancelled;
+  }
+
+  Result<std::vector<Recovered>> do_recover(const std::function<bool(const Job&)>& retry) {
+    auto st = wdb_->prepare("SELECT " WQ_JOB_COLUMNS " FROM jobs WHERE state = 1");
+    if (!st) return st.error();
+    std::vector<Job> interrupted;
+    for (;;) {
+      auto row = (*st)->step();
+      if (!row) return row.error();
+      if (!*row) break;
+      interrupted.push_back(row_to_job(**st));
+    }
+    auto requeue = wdb_->prepare(
+        "UPDATE jobs SET state = 0, seq = seq + ?1, run_at = ?2, fraction = 0, message = NULL, "
+        "cancel_requested = 0 WHERE id = ?3 RETURNING " WQ_JOB_COLUMNS);
+    if (!requeue) return requeue.error();
+    auto fail = wdb_->prepare(
+        "UPDATE jobs SET state = 3, seq = seq + ?1, finished_at = ?2, returncode = -1, error = ?3, "
+        "secrets = NULL, cancel_requested = 0 WHERE id = ?4 RETURNING " WQ_JOB_COLUMNS);
+    if (!fail) return fail.error();
+    std::vector<Recovered> out;
+    const std::int64_t now = ms(now_ms());
+    for (const Job& job : interrupted) {
+      Stmt* s = nullptr;
+      if (retry(job)) {
+        s = *requeue;
+        s->reset().bind(1, kSeqGapAfterRestart).bind(2, now).bind(3, job.id);
+      } else {
+        s = *fail;
+        s->reset().bind(1, kSeqGapAfterRestart).bind(2, now)
+            .bind(3, fmt::format("interrupted: the process running this job stopped during "
+                                 "attempt {} of {}", job.attempt, job.max_attempts))
+            .bind(4, job.id);
+      }
+      auto found = first_job(s);
+      if (!found) return found.error();
+      if (auto r = s->run(); !r) return r.error();
+      if (*found) out.push_back(Recovered{std::move(**found)});
+    }
+    auto bump = wdb_->prepare("UPDATE jobs SET seq = seq + ?1 WHERE state = 0");
+    if (!bump) return bump.error();
+    (*bump)->bind(1, kSeqGapAfterRestart);
+    if (auto r = (*bump)->run(); !r) return r.error();
+    if (auto r = rebuild_index(); !r) return r.error();
+    return out;
+  }
+
+  Result<Swept> do_sweep(TimePoint now, std::optional<TimePoint> finished_before) {
+    Swept swept;
+    auto expired = wdb_->prepare(
+        "UPDATE jobs SET retained = 0, result_size = NULL WHERE retained = 1 AND "
+        "result_expires_at <= ?1 RETURNING id");
+    if (!expired) return expired.error();
+    (*expired)->bind(1, ms(now));
+    for (;;) {
+      auto row = (*expired)->step();
+      if (!row) return row.error();
+      if (!*row) break;
+      swept.results_expired.emplace_back((*expired)->text(0));
+    }
+    if (finished_before) {
+      auto del = wdb_->prepare(
+          "DELETE FROM jobs WHERE state >= 2 AND finished_at < ?1 RETURNING id, result_size");
+      if (!del) return del.error();
+      (*del)->bind(1, ms(*finished_before));
+      for (;;) {
+        auto row = (*del)->step();
+        if (!row) return row.error();
+        if (!*row) break;
+        ++swept.jobs_removed;
+        if (!(*del)->is_null(1)) swept.results_expired.emplace_back((*del)->text(0));
+      }
+    }
+    return swept;
+  }
+
+  static constexpr std::size_t kMaxIdleReaders = 8;
+
+  const std::string path_;
+  const Durability durability_;
+  FileLock lock_;
+  std::unique_ptr<Db> wdb_;  // the writer thread's (and start()'s, before it runs)
+
+  std::mutex queue_mutex_;
+  std::condition_variable queue_cv_;
+  std::vector<Op*> queue_;  // guarded by queue_mutex_
+  bool stopping_ = false;   // guarded by queue_mutex_
+  std::thread writer_;
+
+  std::mutex index_mutex_;
+  ReadyIndex index_;                                        // guarded by index_mutex_
+  std::unordered_map<std::string, std::uint32_t> task_ids_;  // guarded by index_mutex_
+  std::vector<std::string> task_names_;                     // guarded by index_mutex_
+  std::int64_t running_ = 0;                                // guarded by index_mutex_
+
+  std::mutex readers_mutex_;
+  std::vector<std::unique_ptr<Db>> readers_;  // idle read connections; guarded
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, Durability durability) {
+  auto lock = FileLock::acquire(path + ".lock");
+  if (!lock) return lock.error();
+  auto store = std::make_unique<SqliteStore>(path, durability, std::move(*lock));
+  if (auto r = store->start(); !r) return r.error();
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace wq::sqlite

@@ -1,0 +1,22 @@
+// The SQLite store (DESIGN §5): WAL mode, versioned migrations, one writer thread with group
+// commit, and an in-memory ReadyIndex for claims and queue positions.
+//
+// Threading: any thread may call any method. Writes are handed to the writer thread, which
+// runs every write waiting at that moment in one transaction (each in its own savepoint, so
+// one failing write does not undo the others) and one commit, then wakes their callers: the
+// LevelDB group-commit shape. A caller returns only after its commit. Reads use a small pool
+// of separate connections (WAL readers never block the writer). The ReadyIndex is mutated
+// only by the writer thread, under index_mutex_, and read under it by n_ahead/next_run_at.
+// A flock on "<db>.lock" keeps a second process out.
+#pragma once
+
+#include "wq/store.hpp"
+
+#include <memory>
+#include <string>
+
+namespace wq::sqlite {
+
+Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, Durability durability);
+
+}  // namespace wq::sqlite

@@ -1,0 +1,111 @@
+#include "wq/config.hpp"
+
+#include <gtest/gtest.h>
+
+namespace wq {
+namespace {
+
+std::string error_of(std::string_view toml) {
+  auto r = Config::parse(toml, "wqd.toml");
+  EXPECT_FALSE(r) << "expected an error for:\n" << toml;
+  return r ? std::string() : r.error().detail;
+}
+
+}  // namespace
+
+TEST(Config, ParsesAFullTaskDeclaration) {
+  auto c = Config::parse(R"(
+data_dir = "/var/lib/wq"
+durability = "fsync"
+concurrency = 8
+max_queued = 1000
+progress_persist_interval = "100ms"
+finished_job_ttl = "7d"
+
+[tasks.process-docset]
+command = ["/opt/plugin/process-docset", "{param.server}", "{param.document_set_id}", "{param.api_token}", "{output}"]
+secrets_via = "argv"
+concurrency = 2
+timeout = "1h"
+max_attempts = 3
+retry_backoff = 0.5
+on_crash = "fail"
+result_ttl = "2d"
+max_result_size = "10MiB"
+env = { LANG = "C.UTF-8" }
+
+[tasks.process-docset.params]
+server = {}
+document_set_id = {}
+api_token = { secret = true }
+)", "wqd.toml");
+  ASSERT_TRUE(c) << c.error().detail;
+  EXPECT_EQ(c->data_dir, "/var/lib/wq");
+  EXPECT_EQ(c->durability, Durability::fsync);
+  EXPECT_EQ(c->concurrency, 8);
+  EXPECT_EQ(c->max_queued, 1000u);
+  EXPECT_EQ(c->progress_persist_interval, Millis(100));
+  EXPECT_EQ(c->finished_job_ttl, Millis(7 * 86400000LL));
+  const TaskConfig& t = c->tasks.at("process-docset");
+  EXPECT_EQ(t.command.size(), 5u);
+  EXPECT_EQ(t.secrets_via, SecretsVia::argv);
+  EXPECT_EQ(t.concurrency, 2);
+  EXPECT_EQ(t.timeout, Millis(3600000));
+  EXPECT_EQ(t.retry_backoff, Millis(500));
+  EXPECT_EQ(t.on_crash, CrashPolicy::fail);
+  EXPECT_EQ(t.max_result_bytes, 10u << 20);
+  EXPECT_EQ(t.env.at("LANG"), "C.UTF-8");
+  ASSERT_NE(t.param("api_token"), nullptr);
+  EXPECT_TRUE(t.param("api_token")->secret);
+  EXPECT_EQ(c->store_url(), "sqlite:/var/lib/wq/wq.sqlite");
+}
+
+TEST(Config, ParamsAreImpliedByPlaceholdersWhenNotDeclared) {
+  auto c = Config::parse(R"(
+[tasks.resize]
+command = ["./resize", "--width={param.width}", "{param.src}", "{output}"]
+)", "/etc/wq/wqd.toml");
+  ASSERT_TRUE(c) << c.error().detail;
+  const TaskConfig& t = c->tasks.at("resize");
+  ASSERT_EQ(t.params.size(), 2u);
+  EXPECT_EQ(t.params[0].name, "width");
+  EXPECT_TRUE(t.params[0].required);
+  EXPECT_EQ(t.command[0], "/etc/wq/resize");  // relative to the config file
+}
+
+TEST(Config, ErrorsNameTheFileTheKeyAndWhatIsExpected) {
+  EXPECT_EQ(error_of("concurrency = \"many\""),
+            "wqd.toml: concurrency: expected an integer from 1 to 100000");
+  EXPECT_EQ(error_of("[tasks.a]\ncommand = [\"x\"]\ntimeout = \"soon\""),
+            "wqd.toml: tasks.a.timeout: expected a duration like 30, \"250ms\" or \"2h\", got 'soon'");
+  EXPECT_NE(error_of("[tasks.a]\ncomand = [\"x\"]").find("tasks.a.comand: unknown key"), std::string::npos);
+  EXPECT_NE(error_of("durability = \"always\"").find("durability: expected \"process\" or \"fsync\""),
+            std::string::npos);
+  EXPECT_NE(error_of("[tasks.a]\nprogress = \"stdout\"").find("tasks.a.command: is missing"),
+            std::string::npos);
+  EXPECT_NE(error_of("[tasks.a]\ncommand = [\"x\", \"{param.t}\"]\n[tasks.a.params]\nt = { secret = true }")
+                .find("secret"),
+            std::string::npos);
+  EXPECT_NE(error_of("store = \"mysql://x\"").find("store: expected"), std::string::npos);
+  EXPECT_NE(error_of("concurrency = [").find("wqd.toml:1:"), std::string::npos);
+}
+
+TEST(Config, LoadNamesAMissingFile) {
+  auto r = Config::try_load("/nonexistent/wqd.toml");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::config_invalid);
+  EXPECT_NE(r.error().detail.find("/nonexistent/wqd.toml: cannot read"), std::string::npos);
+  EXPECT_THROW(Config::load("/nonexistent/wqd.toml"), ErrorException);
+}
+
+TEST(Config, DurationsAcceptNumbersAndUnits) {
+  EXPECT_EQ(parse_duration("30"), Millis(30000));
+  EXPECT_EQ(parse_duration("250ms"), Millis(250));
+  EXPECT_EQ(parse_duration("1.5s"), Millis(1500));
+  EXPECT_EQ(parse_duration("2h"), Millis(7200000));
+  EXPECT_FALSE(parse_duration("-1s"));
+  EXPECT_FALSE(parse_duration("soon"));
+  EXPECT_FALSE(parse_duration("5 parsecs"));
+}
+
+}  // namespace wq

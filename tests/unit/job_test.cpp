@@ -1,0 +1,77 @@
+#include "core/json_text.hpp"
+#include "wq/job.hpp"
+
+#include <boost/json/parse.hpp>
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace wq {
+
+TEST(Job, StatesRoundTripThroughTheirNames) {
+  for (auto s : {JobState::queued, JobState::running, JobState::succeeded, JobState::failed,
+                 JobState::cancelled}) {
+    EXPECT_EQ(parse_job_state(to_string(s)), s);
+  }
+  EXPECT_FALSE(parse_job_state("done"));
+  EXPECT_FALSE(is_terminal(JobState::running));
+  EXPECT_TRUE(is_terminal(JobState::cancelled));
+}
+
+TEST(Job, NewIdsAreUuidV7TextAndSortByCreation) {
+  std::set<std::string> seen;
+  std::string previous;
+  for (int i = 0; i < 1000; ++i) {
+    std::string id = new_job_id();
+    ASSERT_EQ(id.size(), 36u);
+    EXPECT_EQ(id[14], '7');
+    EXPECT_TRUE(id[19] == '8' || id[19] == '9' || id[19] == 'a' || id[19] == 'b') << id;
+    EXPECT_TRUE(valid_job_id(id));
+    EXPECT_TRUE(seen.insert(id).second);
+    // The first 12 hex digits are milliseconds: never decreasing.
+    EXPECT_GE(id.substr(0, 13), previous.substr(0, std::min<size_t>(13, previous.size())));
+    previous = id;
+  }
+}
+
+TEST(Job, CallerIdsAreLimitedToSafeCharacters) {
+  EXPECT_TRUE(valid_job_id("report-2026.11_a"));
+  EXPECT_FALSE(valid_job_id(""));
+  EXPECT_FALSE(valid_job_id("."));
+  EXPECT_FALSE(valid_job_id(".."));
+  EXPECT_FALSE(valid_job_id("a/b"));
+  EXPECT_FALSE(valid_job_id("a b"));
+  EXPECT_FALSE(valid_job_id(std::string(129, 'a')));
+  EXPECT_TRUE(valid_job_id(std::string(128, 'a')));
+}
+
+TEST(Job, TerminalSnapshotHasFractionOneAndTheOutcome) {
+  Job j;
+  j.id = "x";
+  j.state = JobState::failed;
+  j.seq = 7;
+  j.fraction = 0.3;
+  j.returncode = 1;
+  j.error = "Exited with code 1\nstderr:\nboom";
+  Snapshot s = snapshot_of(j);
+  EXPECT_EQ(s.fraction, 1.0);
+  EXPECT_EQ(s.seq, 7u);
+  EXPECT_EQ(s.returncode, 1);
+  auto o = to_json(s);
+  EXPECT_EQ(o.at("state").as_string(), "failed");
+  EXPECT_TRUE(o.contains("n_ahead_in_queue"));
+  EXPECT_TRUE(o.at("message").is_null());
+}
+
+TEST(JsonText, CanonicalFormSortsKeysAtEveryDepth) {
+  auto a = boost::json::parse(R"({"b":1,"a":{"y":[1,{"d":2,"c":3}],"x":"s"}})");
+  auto b = boost::json::parse(R"({"a":{"x":"s","y":[1,{"c":3,"d":2}]},"b":1})");
+  EXPECT_EQ(canonical_json(a), canonical_json(b));
+  EXPECT_EQ(canonical_json(a), R"({"a":{"x":"s","y":[1,{"c":3,"d":2}]},"b":1})");
+}
+
+TEST(JsonText, Sha256MatchesAKnownVector) {
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+}  // namespace wq

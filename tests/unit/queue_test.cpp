@@ -1,0 +1,362 @@
+// The embedded queue with function tasks: limits, order, dedup, retries, timeouts, cancel,
+// watching and results.
+#include "support/temp_dir.hpp"
+#include "support/watch.hpp"
+#include "wq/queue.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <barrier>
+#include <condition_variable>
+#include <set>
+#include <fstream>
+#include <latch>
+#include <thread>
+
+namespace wq {
+namespace {
+
+class QueueTest : public ::testing::Test {
+ protected:
+  Config config(int concurrency = 4) {
+    Config c;
+    c.data_dir = dir.path();
+    c.concurrency = concurrency;
+    return c;
+  }
+
+  JobSpec spec(std::string task, boost::json::object params = {}) {
+    JobSpec s;
+    s.task = std::move(task);
+    s.params = std::move(params);
+    return s;
+  }
+
+  Job submit(Queue& q, const JobSpec& s) {
+    auto r = q.submit(s);
+    EXPECT_TRUE(r) << (r ? "" : r.error().detail);
+    return r->job;
+  }
+
+  test::TempDir dir;
+};
+
+// Blocks function tasks until released; counts how many run at once.
+struct Gate {
+  std::mutex m;
+  std::condition_variable_any cv;
+  bool open = false;
+  int running = 0;
+  int max_running = 0;
+  int started = 0;
+
+  void run(TaskContext& ctx) {
+    std::unique_lock lock(m);
+    ++running;
+    ++started;
+    max_running = std::max(max_running, running);
+    cv.notify_all();
+    cv.wait(lock, ctx.stop_token(), [&] { return open; });
+    --running;
+  }
+  void wait_started(int n) {
+    std::unique_lock lock(m);
+    cv.wait_for(lock, std::chrono::seconds(60), [&] { return started >= n; });
+  }
+  void release() {
+    std::lock_guard lock(m);
+    open = true;
+    cv.notify_all();
+  }
+};
+
+TEST_F(QueueTest, FunctionTaskReportsProgressAndPublishesItsResult) {
+  Queue q(config());
+  q.register_task("greet", [](TaskContext& ctx) {
+    ctx.progress(0.5, "half");
+    ctx.set_result("hello " + std::string(ctx.params().at("name").as_string()));
+  });
+  Job job = submit(q, spec("greet", {{"name", "ada"}}));
+  auto seen = test::collect(q, job.id);
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.back().state, JobState::succeeded);
+  EXPECT_EQ(seen.back().returncode, 0);
+  auto path = q.result_path(job.id);
+  ASSERT_TRUE(path) << path.error().detail;
+  std::string text;
+  std::getline(std::ifstream(*path), text);
+  EXPECT_EQ(text, "hello ada");
+  EXPECT_EQ(q.get(job.id)->result_size, 9u);
+}
+
+TEST_F(QueueTest, UnknownTaskAndBadParamsAreClearErrors) {
+  Queue q(config());
+  auto unknown = q.submit(spec("nope"));
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, Errc::unknown_task);
+  EXPECT_NE(unknown.error().detail.find("unknown task 'nope'"), std::string::npos);
+  TaskConfig opts;
+  opts.params = {ParamSpec{.name = "n"}};
+  q.register_task("needs-n", [](TaskContext&) {}, opts);
+  auto missing = q.submit(spec("needs-n"));
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, Errc::bad_input);
+}
+
+TEST_F(QueueTest, ThrowingTaskFailsWithItsMessage) {
+  Queue q(config());
+  q.register_task("boom", [](TaskContext&) { throw std::runtime_error("disk on fire"); });
+  Job job = submit(q, spec("boom"));
+  Snapshot last = test::wait_terminal(q, job.id);
+  EXPECT_EQ(last.state, JobState::failed);
+  EXPECT_EQ(last.error, "disk on fire");
+  EXPECT_EQ(last.returncode, 1);
+  EXPECT_EQ(q.result_path(job.id).error().code, Errc::not_finished);
+}
+
+TEST_F(QueueTest, GlobalAndPerTaskConcurrencyLimitsHold) {
+  // One gate for both tasks, so `max_running` is the most jobs running at one moment.
+  Gate gate;
+  std::atomic<int> b_running{0}, b_max{0};
+  Queue q(config(3));
+  TaskConfig one;
+  one.concurrency = 1;
+  q.register_task("a", [&](TaskContext& ctx) { gate.run(ctx); });
+  q.register_task("b", [&](TaskContext& ctx) {
+    const int now = ++b_running;
+    int seen = b_max.load();
+    while (now > seen && !b_max.compare_exchange_weak(seen, now)) {
+    }
+    gate.run(ctx);
+    --b_running;
+  }, one);
+  std::vector<Job> jobs;
+  for (int i = 0; i < 3; ++i) jobs.push_back(submit(q, spec("b", {{"i", i}})));
+  for (int i = 0; i < 6; ++i) jobs.push_back(submit(q, spec("a", {{"i", i}})));
+  gate.wait_started(3);
+  gate.release();
+  for (const Job& j : jobs) EXPECT_EQ(test::wait_terminal(q, j.id).state, JobState::succeeded);
+  EXPECT_EQ(gate.max_running, 3);
+  EXPECT_EQ(b_max.load(), 1);
+}
+
+TEST_F(QueueTest, HigherPriorityStartsFirstThenFifo) {
+  Gate gate;
+  Queue q(config(1));
+  std::mutex m;
+  std::vector<int> order;
+  q.register_task("block", [&](TaskContext& ctx) { gate.run(ctx); });
+  q.register_task("record", [&](TaskContext& ctx) {
+    std::lock_guard lock(m);
+    order.push_back(static_cast<int>(ctx.params().at("n").as_int64()));
+  });
+  Job blocker = submit(q, spec("block"));
+  gate.wait_started(1);
+  std::vector<Job> jobs;
+  for (int n : {1, 2, 3}) jobs.push_back(submit(q, spec("record", {{"n", n}})));
+  JobSpec urgent = spec("record", {{"n", 9}});
+  urgent.priority = 10;
+  jobs.push_back(submit(q, urgent));
+  gate.release();
+  for (const Job& j : jobs) test::wait_terminal(q, j.id);
+  EXPECT_EQ(order, (std::vector<int>{9, 1, 2, 3}));
+  test::wait_terminal(q, blocker.id);
+}
+
+TEST_F(QueueTest, SixteenConcurrentSubmitsOfOneKeyRunOnce) {
+  Queue q(config());
+  std::atomic<int> runs{0};
+  q.register_task("once", [&](TaskContext&) { ++runs; });
+  std::barrier start(16);
+  std::vector<std::thread> threads;
+  std::mutex m;
+  std::set<std::string> ids;
+  for (int i = 0; i < 16; ++i) {
+    threads.emplace_back([&] {
+      start.arrive_and_wait();
+      auto r = q.submit(spec("once", {{"docset", 42}}));
+      ASSERT_TRUE(r);
+      std::lock_guard lock(m);
+      ids.insert(r->job.id);
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(ids.size(), 1u);
+  test::wait_terminal(q, *ids.begin());
+  EXPECT_EQ(runs.load(), 1);
+  // Retained success: the same key returns the finished job, starting nothing.
+  auto again = q.ensure_run(spec("once", {{"docset", 42}}));
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(*again);
+  EXPECT_EQ(runs.load(), 1);
+}
+
+TEST_F(QueueTest, FailingTaskIsRetriedWithBackoffUntilItSucceeds) {
+  Queue q(config());
+  std::atomic<int> calls{0};
+  TaskConfig opts;
+  opts.max_attempts = 3;
+  opts.retry_backoff = Millis(10);
+  q.register_task("flaky", [&](TaskContext&) {
+    if (++calls < 3) throw std::runtime_error("not yet");
+  }, opts);
+  Job job = submit(q, spec("flaky"));
+  Snapshot last = test::wait_terminal(q, job.id);
+  EXPECT_EQ(last.state, JobState::succeeded);
+  EXPECT_EQ(calls.load(), 3);
+  EXPECT_EQ(q.get(job.id)->attempt, 3);
+  EXPECT_EQ(q.stats().retried, 2u);
+}
+
+TEST_F(QueueTest, RetriesStopAtMaxAttempts) {
+  Queue q(config());
+  std::atomic<int> calls{0};
+  q.register_task("bad", [&](TaskContext&) {
+    ++calls;
+    throw std::runtime_error("always");
+  });
+  JobSpec s = spec("bad");
+  s.max_attempts = 2;
+  Job job = submit(q, s);
+  EXPECT_EQ(test::wait_terminal(q, job.id).state, JobState::failed);
+  EXPECT_EQ(calls.load(), 2);
+}
+
+TEST_F(QueueTest, DelayedJobDoesNotStartBeforeRunAt) {
+  Queue q(config());
+  q.register_task("noop", [](TaskContext&) {});
+  JobSpec s = spec("noop");
+  s.run_at = now_ms() + Millis(300);
+  Job job = submit(q, s);
+  test::wait_terminal(q, job.id);
+  auto done = q.get(job.id);
+  ASSERT_TRUE(done->started_at);
+  EXPECT_GE(*done->started_at, *s.run_at);
+}
+
+TEST_F(QueueTest, CancelQueuedJobNeverStartsAndCancelRunningStopsIt) {
+  Gate gate;
+  Queue q(config(1));
+  std::atomic<int> second_runs{0};
+  q.register_task("block", [&](TaskContext& ctx) { gate.run(ctx); });
+  q.register_task("second", [&](TaskContext&) { ++second_runs; });
+  Job running = submit(q, spec("block"));
+  gate.wait_started(1);
+  Job queued = submit(q, spec("second"));
+  auto c = q.cancel(queued.id);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->state, JobState::cancelled);
+  EXPECT_EQ(test::wait_terminal(q, queued.id).state, JobState::cancelled);
+  ASSERT_TRUE(q.cancel(running.id));
+  Snapshot last = test::wait_terminal(q, running.id);
+  EXPECT_EQ(last.state, JobState::cancelled);
+  EXPECT_EQ(second_runs.load(), 0);
+  EXPECT_EQ(q.cancel("missing").error().code, Errc::not_found);
+}
+
+TEST_F(QueueTest, FunctionTimeoutAsksTheTaskToStopAndFailsIt) {
+  Gate gate;  // never released: only the timeout ends it
+  Queue q(config());
+  q.register_task("slow", [&](TaskContext& ctx) { gate.run(ctx); });
+  JobSpec s = spec("slow");
+  s.timeout = Millis(200);
+  Job job = submit(q, s);
+  Snapshot last = test::wait_terminal(q, job.id);
+  EXPECT_EQ(last.state, JobState::failed);
+  EXPECT_EQ(last.error, "timed out after 0.2s");
+}
+
+TEST_F(QueueTest, WatchingAFinishedJobYieldsItsTerminalSnapshotAndResumeSkipsSeen) {
+  Queue q(config());
+  q.register_task("steps", [](TaskContext& ctx) {
+    for (int i = 1; i <= 5; ++i) ctx.progress(i / 10.0, "step " + std::to_string(i));
+  });
+  Job job = submit(q, spec("steps"));
+  auto all = test::collect(q, job.id);
+  ASSERT_GE(all.size(), 1u);
+  auto late = test::collect(q, job.id);
+  ASSERT_EQ(late.size(), 1u);
+  EXPECT_EQ(late[0], all.back());
+  auto resumed = test::collect(q, job.id, all.back().seq - 1);
+  ASSERT_EQ(resumed.size(), 1u);
+  EXPECT_TRUE(resumed[0].terminal());
+  // wait(): nothing newer than the terminal seq ever comes.
+  auto unchanged = q.wait(job.id, all.back().seq, Millis(50));
+  ASSERT_TRUE(unchanged);
+  EXPECT_FALSE(*unchanged);
+  auto newer = q.wait(job.id, 0, Millis(5000));
+  ASSERT_TRUE(newer && *newer);
+  EXPECT_TRUE((*newer)->terminal());
+}
+
+TEST_F(QueueTest, OwnersSeeOnlyTheirOwnJobs) {
+  Queue q(config());
+  q.register_task("noop", [](TaskContext&) {});
+  JobSpec s = spec("noop");
+  s.owner = "tenant-a";
+  Job job = submit(q, s);
+  EXPECT_TRUE(q.get(job.id, std::string("tenant-a")));
+  EXPECT_EQ(q.get(job.id, std::string("tenant-b")).error().code, Errc::not_found);
+  EXPECT_EQ(q.cancel(job.id, std::string("tenant-b")).error().code, Errc::not_found);
+  EXPECT_FALSE(q.watch(job.id, 0, [](const Snapshot&) {}, std::string("tenant-b")));
+  // The same params under another owner are another job.
+  JobSpec other = s;
+  other.owner = "tenant-b";
+  EXPECT_NE(submit(q, other).id, job.id);
+}
+
+TEST_F(QueueTest, QueueFullRefusesNewJobsButStillDedups) {
+  Config c = config(1);
+  c.max_queued = 2;
+  Gate gate;
+  Queue q(c);
+  q.register_task("block", [&](TaskContext& ctx) { gate.run(ctx); });
+  q.register_task("noop", [](TaskContext&) {});
+  submit(q, spec("block"));
+  gate.wait_started(1);
+  Job a = submit(q, spec("noop", {{"n", 1}}));
+  submit(q, spec("noop", {{"n", 2}}));
+  auto full = q.submit(spec("noop", {{"n", 3}}));
+  ASSERT_FALSE(full);
+  EXPECT_EQ(full.error().code, Errc::queue_full);
+  auto dup = q.submit(spec("noop", {{"n", 1}}));
+  ASSERT_TRUE(dup);
+  EXPECT_EQ(dup->job.id, a.id);
+  gate.release();
+}
+
+TEST_F(QueueTest, StopWithGraceLetsRunningJobsFinish) {
+  auto q = std::make_unique<Queue>(config());
+  std::latch started(1);
+  q->register_task("short", [&](TaskContext&) {
+    started.count_down();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  });
+  Job job = submit(*q, spec("short"));
+  started.wait();
+  q->stop(std::chrono::seconds(30));
+  EXPECT_EQ(q->get(job.id)->state, JobState::succeeded);
+  EXPECT_EQ(q->submit(spec("short")).error().code, Errc::shutting_down);
+}
+
+TEST_F(QueueTest, StoppedRunningJobIsRequeuedAndRunsAfterRestart) {
+  JobSpec s = spec("long");
+  s.max_attempts = 2;
+  std::string id;
+  {
+    Gate gate;
+    Queue q(config());
+    q.register_task("long", [&](TaskContext& ctx) { gate.run(ctx); });
+    id = submit(q, s).id;
+    gate.wait_started(1);
+  }  // destroyed: the running job is asked to stop and recorded as interrupted
+  EXPECT_EQ(Queue(config()).get(id)->state, JobState::queued);
+  Queue q(config());
+  q.register_task("long", [](TaskContext&) {});
+  EXPECT_EQ(test::wait_terminal(q, id).state, JobState::succeeded);
+  EXPECT_EQ(q.get(id)->attempt, 2);
+}
+
+}  // namespace
+}  // namespace wq
