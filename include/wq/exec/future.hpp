@@ -89,6 +89,8 @@ class Future {
 
   // The shared state, for executors and combinators.
   const std::shared_ptr<detail::State<T>>& state() const noexcept { return state_; }
+  // Moves the state out, leaving this future invalid (saves a reference-count round trip).
+  std::shared_ptr<detail::State<T>> release_state() && noexcept { return std::move(state_); }
 
   friend bool operator==(const Future& a, const Future& b) noexcept {
     return a.state_ == b.state_;

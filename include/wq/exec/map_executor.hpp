@@ -31,7 +31,7 @@ class MapExecutor : public Composable<MapExecutor<Inner, Fn, ErrFn>> {
     impl_->flag.ensure_alive(impl_->name);
     auto inner = impl_->inner.submit(std::forward<F>(f), std::forward<A>(args)...);
     detail::Counters::bump(impl_->counters.futures);
-    return detail::map_future(inner, impl_->fn, impl_->error_fn);
+    return detail::map_future(std::move(inner), impl_->fn, impl_->error_fn);
   }
 
   // Stops accepting work and shuts the inner executor down. Idempotent.

@@ -58,12 +58,11 @@ class MapState final : public State<Out> {
         cancellable_(cancellable) {}
 
   // Follows `inner` and returns the mapped future.
-  static Future<Out> attach(std::shared_ptr<MapState> self,
-                            const std::shared_ptr<State<In>>& inner) {
-    self->set_delegate(inner);
+  static Future<Out> attach(std::shared_ptr<MapState> self, std::shared_ptr<State<In>> inner) {
     inner->add_callback([self](StateBase& s) mutable {
       self->on_inner_done(static_cast<State<In>&>(s));
     });
+    self->set_delegate(std::move(inner));
     return Future<Out>(std::move(self));
   }
 
@@ -150,11 +149,11 @@ class FlatMapState final : public State<Out> {
 };
 
 template <class T, class Fn, class ErrFn = NoErrorFn>
-auto map_future(const Future<T>& in, Fn fn, ErrFn error_fn = {}, bool cancellable = true) {
+auto map_future(Future<T> in, Fn fn, ErrFn error_fn = {}, bool cancellable = true) {
   using Out = MapResult<Fn, T>;
   using S = MapState<Out, T, Fn, ErrFn>;
   return S::attach(std::make_shared<S>(std::move(fn), std::move(error_fn), cancellable),
-                   in.state());
+                   std::move(in).release_state());
 }
 
 template <class T, class Fn, class ErrFn = NoErrorFn>

@@ -115,14 +115,15 @@ class RetryState final : public State<R>, public TimerEntry {
 
  private:
   void follow(const std::shared_ptr<RetryState>& self, Future<R> attempt) {
+    auto state = std::move(attempt).release_state();
     {
       std::lock_guard lock(this->mu_);
       ++attempts_;
       submitting_ = false;
       last_.reset();
-      this->delegate_ = attempt.state();
+      this->delegate_ = state;
     }
-    attempt.state()->add_callback([self](StateBase& s) {
+    state->add_callback([self](StateBase& s) {
       self->on_attempt_done(self, static_cast<State<R>&>(s));
     });
   }

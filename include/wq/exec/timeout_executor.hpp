@@ -27,10 +27,10 @@ class DeadlineState final : public State<T>, public TimerEntry {
   DeadlineState() : State<T>(true) {}
 
   static Future<T> attach(const std::shared_ptr<DeadlineState>& self,
-                          const std::shared_ptr<State<T>>& inner) {
-    self->set_delegate(inner);
+                          std::shared_ptr<State<T>> inner) {
     inner->add_callback(
         [self](StateBase& s) { resolve_from<T>(*self, static_cast<State<T>&>(s)); });
+    self->set_delegate(std::move(inner));
     return Future<T>(self);
   }
 
@@ -40,10 +40,10 @@ class DeadlineState final : public State<T>, public TimerEntry {
 
 // Follows `inner`, cancelling it at `deadline` unless the timer has stopped.
 template <class T>
-Future<T> with_deadline(TimerThread& timer, const std::shared_ptr<State<T>>& inner,
+Future<T> with_deadline(TimerThread& timer, std::shared_ptr<State<T>> inner,
                         Clock::time_point deadline) {
   auto state = std::make_shared<DeadlineState<T>>();
-  auto future = DeadlineState<T>::attach(state, inner);
+  auto future = DeadlineState<T>::attach(state, std::move(inner));
   timer.schedule(deadline, std::move(state));
   return future;
 }
@@ -70,7 +70,7 @@ class TimeoutExecutor : public Composable<TimeoutExecutor<Inner>> {
         std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
     auto inner = impl_->inner.submit(std::forward<F>(f), std::forward<A>(args)...);
     detail::Counters::bump(impl_->counters.futures);
-    return detail::with_deadline(impl_->timer, inner.state(), deadline);
+    return detail::with_deadline(impl_->timer, std::move(inner).release_state(), deadline);
   }
 
   // Stops accepting work and the timer; propagates to the inner executor. Idempotent.
