@@ -168,7 +168,7 @@ void Dispatcher::claim_and_start() {
 void Dispatcher::launch(ClaimedJob claimed) {
   const std::string id = claimed.job.id;
   auto task = tasks_.find(claimed.job.task);
-  auto attempt = results_.prepare(id, claimed.job.attempt);
+  auto attempt = results_.prepare(id, claimed.job.attempt, !(task && task->fn));
   Snapshot started;
   {
     std::lock_guard lock(mutex_);

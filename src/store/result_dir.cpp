@@ -47,16 +47,19 @@ Result<ResultDir> ResultDir::open(const fs::path& data_dir) {
   return ResultDir(fs::absolute(data_dir), std::move(*lock));
 }
 
-Result<ResultDir::Attempt> ResultDir::prepare(std::string_view id, int attempt) const {
+Result<ResultDir::Attempt> ResultDir::prepare(std::string_view id, int attempt, bool for_program) const {
   Attempt a;
-  a.job_dir = root_ / "jobs" / std::string(id);
   a.output = root_ / "tmp" / fmt::format("{}.{}.out", id, attempt);
+  if (!for_program) return a;
+  a.job_dir = root_ / "jobs" / std::string(id);
   a.status_file = a.job_dir / "status";
-  std::error_code ec;
-  fs::remove_all(a.job_dir, ec);
-  if (!fs::create_directories(a.job_dir, ec) && ec) {
-    return make_error(Errc::store_failed, fmt::format("cannot create job directory {}: {}",
-                                                      a.job_dir.string(), ec.message()));
+  if (::mkdir(a.job_dir.c_str(), 0755) != 0) {
+    std::error_code ec;
+    if (errno == EEXIST) fs::remove_all(a.job_dir, ec);  // a previous attempt's leftovers
+    if (ec || ::mkdir(a.job_dir.c_str(), 0755) != 0) {
+      return make_error(Errc::store_failed, fmt::format("cannot create job directory {}: {}",
+                                                        a.job_dir.string(), std::strerror(errno)));
+    }
   }
   const int fd = ::open(a.output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
@@ -87,9 +90,11 @@ Result<std::uint64_t> ResultDir::publish(std::string_view id, const Attempt& att
 }
 
 void ResultDir::discard(const Attempt& attempt) const {
-  std::error_code ec;
-  fs::remove(attempt.output, ec);
-  fs::remove_all(attempt.job_dir, ec);
+  ::unlink(attempt.output.c_str());
+  if (!attempt.job_dir.empty() && ::rmdir(attempt.job_dir.c_str()) != 0 && errno != ENOENT) {
+    std::error_code ec;
+    fs::remove_all(attempt.job_dir, ec);
+  }
 }
 
 fs::path ResultDir::result_path(std::string_view id) const {

@@ -21,7 +21,7 @@ namespace wq {
 class ResultDir {
  public:
   struct Attempt {
-    std::filesystem::path job_dir;
+    std::filesystem::path job_dir;  // empty when the attempt needs none (function tasks)
     std::filesystem::path output;
     std::filesystem::path status_file;
   };
@@ -30,8 +30,10 @@ class ResultDir {
   // deletes tmp/ and jobs/ leftovers.
   static Result<ResultDir> open(const std::filesystem::path& data_dir);
 
-  // Makes the job directory and an empty output file for one attempt.
-  Result<Attempt> prepare(std::string_view id, int attempt) const;
+  // The paths of one attempt. For a program (`for_program`): also makes the job directory and
+  // the empty output file it must overwrite. Otherwise only names the output path, which the
+  // task may create (function tasks).
+  Result<Attempt> prepare(std::string_view id, int attempt, bool for_program) const;
   // Moves the attempt's output to the job's result path (replacing an older result).
   // The error detail is the Overview text "Failed to link destination file: <reason>".
   Result<std::uint64_t> publish(std::string_view id, const Attempt& attempt) const;

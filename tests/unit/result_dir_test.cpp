@@ -11,7 +11,7 @@ TEST(ResultDir, PublishMovesTheOutputToAPathDerivedFromTheId) {
   test::TempDir dir;
   auto rd = ResultDir::open(dir.path());
   ASSERT_TRUE(rd) << rd.error().detail;
-  auto a = rd->prepare("job-1", 1);
+  auto a = rd->prepare("job-1", 1, true);
   ASSERT_TRUE(a);
   EXPECT_TRUE(std::filesystem::is_directory(a->job_dir));
   EXPECT_EQ(std::filesystem::file_size(a->output), 0u);
@@ -28,11 +28,24 @@ TEST(ResultDir, PublishMovesTheOutputToAPathDerivedFromTheId) {
   EXPECT_FALSE(rd->remove("job-1"));
 }
 
+TEST(ResultDir, AttemptWithoutAProgramOnlyNamesItsOutput) {
+  test::TempDir dir;
+  auto rd = ResultDir::open(dir.path());
+  ASSERT_TRUE(rd);
+  auto a = rd->prepare("fn-1", 2, false);
+  ASSERT_TRUE(a);
+  EXPECT_TRUE(a->job_dir.empty());
+  EXPECT_FALSE(std::filesystem::exists(a->output));
+  std::ofstream(a->output) << "result";
+  rd->discard(*a);
+  EXPECT_FALSE(std::filesystem::exists(a->output));
+}
+
 TEST(ResultDir, PublishFailureUsesTheOverviewLinkErrorText) {
   test::TempDir dir;
   auto rd = ResultDir::open(dir.path());
   ASSERT_TRUE(rd);
-  auto a = rd->prepare("job-2", 1);
+  auto a = rd->prepare("job-2", 1, true);
   std::ofstream(a->output) << "data";
   // A non-empty directory where the result should go: rename(2) cannot replace it.
   std::filesystem::create_directories(rd->result_path("job-2") / "blocker");

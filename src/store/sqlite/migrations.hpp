@@ -12,7 +12,10 @@ namespace wq::sqlite {
 inline constexpr std::array<std::string_view, 1> kMigrations = {
     // 1: jobs. state: 0 queued, 1 running, 2 succeeded, 3 failed, 4 cancelled. Times are Unix
     // milliseconds. `secrets` holds secret params until the job finishes. `retained` is 1 while
-    // a succeeded job's result is kept (dedup returns it), 0 once swept.
+    // a succeeded job's result is kept (dedup returns it), 0 once swept. Every index costs a
+    // page write per commit, so there are few: one active job per (owner, key) is guaranteed
+    // by the single writer checking jobs_owner_key inside its transaction, not by a unique
+    // index (the PostgreSQL store, with many writers, has one).
     R"sql(
 CREATE TABLE jobs (
   rowid             INTEGER PRIMARY KEY,
@@ -42,11 +45,11 @@ CREATE TABLE jobs (
   started_at        INTEGER,
   finished_at       INTEGER
 );
-CREATE UNIQUE INDEX jobs_active_key ON jobs(owner, key) WHERE state < 2;
 CREATE INDEX jobs_owner_key ON jobs(owner, key, rowid);
-CREATE INDEX jobs_state ON jobs(state, rowid);
+CREATE INDEX jobs_active ON jobs(state, rowid) WHERE state < 2;
 CREATE INDEX jobs_finished ON jobs(finished_at) WHERE state >= 2;
-CREATE INDEX jobs_result_expiry ON jobs(result_expires_at) WHERE retained = 1;
+CREATE INDEX jobs_result_expiry ON jobs(result_expires_at)
+  WHERE retained = 1 AND result_expires_at IS NOT NULL;
 )sql",
 };
 

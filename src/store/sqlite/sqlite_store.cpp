@@ -9,6 +9,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <fmt/format.h>
+#include <pthread.h>
 
 #include <atomic>
 #include <charconv>
@@ -88,6 +89,12 @@ class SqliteStore final : public Store {
     }
     queue_cv_.notify_one();
     if (writer_.joinable()) writer_.join();
+    {
+      std::lock_guard lock(checkpoint_mutex_);
+      checkpoint_stop_ = true;
+    }
+    checkpoint_cv_.notify_one();
+    if (checkpointer_.joinable()) checkpointer_.join();
   }
 
   Result<void> start() {
@@ -97,12 +104,52 @@ class SqliteStore final : public Store {
     const char* sync = durability_ == Durability::fsync ? "FULL" : "NORMAL";
     auto ok = wdb_->exec(fmt::format(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous={}; PRAGMA busy_timeout=5000; "
-        "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-8000;", sync));
+        "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-8000; PRAGMA wal_autocheckpoint=0;", sync));
     if (!ok) return ok.error();
     if (auto m = migrate(); !m) return m.error();
     if (auto r = rebuild_index(); !r) return r.error();
-    writer_ = std::thread([this] { writer_loop(); });
+    auto cdb = Db::open(path_, SQLITE_OPEN_READWRITE);
+    if (!cdb) return cdb.error();
+    checkpoint_db_ = std::move(*cdb);
+    if (auto r = checkpoint_db_->exec("PRAGMA busy_timeout=5000;"); !r) return r.error();
+    sqlite3_wal_hook(wdb_->handle(), &SqliteStore::on_wal_commit, this);
+    writer_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "wq-sqlite-write");
+      writer_loop();
+    });
+    checkpointer_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "wq-sqlite-ckpt");
+      checkpoint_loop();
+    });
     return {};
+  }
+
+  // Called by SQLite on the writer thread after each commit with the WAL's size in pages.
+  static int on_wal_commit(void* self, sqlite3*, const char*, int pages) {
+    auto* store = static_cast<SqliteStore*>(self);
+    if (pages >= kCheckpointPages) {
+      std::lock_guard lock(store->checkpoint_mutex_);
+      store->checkpoint_wanted_ = true;
+      store->checkpoint_cv_.notify_one();
+    }
+    return SQLITE_OK;
+  }
+
+  // Copies the WAL back into the database off the writer's path. PASSIVE never blocks the
+  // writer or readers; the WAL is reused from its start once a checkpoint has caught up.
+  void checkpoint_loop() {
+    for (;;) {
+      std::unique_lock lock(checkpoint_mutex_);
+      checkpoint_cv_.wait(lock, [&] { return checkpoint_wanted_ || checkpoint_stop_; });
+      if (checkpoint_stop_) return;
+      checkpoint_wanted_ = false;
+      lock.unlock();
+      const int rc = sqlite3_wal_checkpoint_v2(checkpoint_db_->handle(), nullptr,
+                                               SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+        log::warn("sqlite checkpoint failed", {{"error", sqlite3_errmsg(checkpoint_db_->handle())}});
+      }
+    }
   }
 
   Result<Submitted> submit(const NewJob& nj) override {
@@ -257,7 +304,7 @@ class SqliteStore final : public Store {
       std::optional<Error> failure;
       if (auto r = exec_cached("BEGIN IMMEDIATE"); !r) failure = r.error();
       if (!failure) {
-        for (Op* op : batch) op->run();
+        run_with_late_joiners(batch);
         wdb_->reset_all();
         if (auto r = exec_cached("COMMIT"); !r) failure = r.error();
       }
@@ -273,6 +320,19 @@ class SqliteStore final : public Store {
         op->done.notify_one();
       }
       batch.clear();
+    }
+  }
+
+  // Runs the batch, then any writes that arrived meanwhile, until none are waiting: they share
+  // the commit at no cost in latency (the commit had not started yet).
+  void run_with_late_joiners(std::vector<Op*>& batch) {
+    std::size_t done = 0;
+    for (;;) {
+      for (; done < batch.size(); ++done) batch[done]->run();
+      std::lock_guard lock(queue_mutex_);
+      if (queue_.empty() || batch.size() >= kMaxBatch) return;
+      batch.insert(batch.end(), queue_.begin(), queue_.end());
+      queue_.clear();
     }
   }
 
@@ -383,24 +443,19 @@ class SqliteStore final : public Store {
       }
     }
     {
-      auto st = wdb_->prepare("SELECT " WQ_JOB_COLUMNS
-                              " FROM jobs WHERE owner = ?1 AND key = ?2 AND state < 2");
-      if (!st) return st.error();
-      (*st)->bind(1, job.owner).bind(2, job.key);
-      auto found = first_job(*st);
-      if (!found) return found.error();
-      if (*found) return Submitted{std::move(**found), false};
-    }
-    if (!nj.force) {
+      // The newest job for the key decides: an active job is always the newest one, since a
+      // new job is only created when none is active.
       auto st = wdb_->prepare("SELECT " WQ_JOB_COLUMNS ", retained FROM jobs WHERE owner = ?1 "
-                              "AND key = ?2 AND state >= 2 ORDER BY rowid DESC LIMIT 1");
+                              "AND key = ?2 ORDER BY rowid DESC LIMIT 1");
       if (!st) return st.error();
       (*st)->bind(1, job.owner).bind(2, job.key);
       auto row = (*st)->step();
       if (!row) return row.error();
-      if (*row && (*st)->int64(11) == static_cast<int>(JobState::succeeded) &&
-          (*st)->int64(kJobColumnCount) == 1) {
-        return Submitted{row_to_job(**st), false};
+      if (*row) {
+        const auto state = static_cast<JobState>((*st)->int64(11));
+        const bool retained_success =
+            state == JobState::succeeded && (*st)->int64(kJobColumnCount) == 1 && !nj.force;
+        if (!is_terminal(state) || retained_success) return Submitted{row_to_job(**st), false};
       }
     }
     if (nj.max_queued > 0) {
@@ -611,6 +666,7 @@ class SqliteStore final : public Store {
   }
 
   static constexpr std::size_t kMaxIdleReaders = 8;
+  static constexpr std::size_t kMaxBatch = 1024;  // bounds one transaction's latency
 
   const std::string path_;
   const Durability durability_;
@@ -631,6 +687,14 @@ class SqliteStore final : public Store {
 
   std::mutex readers_mutex_;
   std::vector<std::unique_ptr<Db>> readers_;  // idle read connections; guarded
+
+  static constexpr int kCheckpointPages = 1000;
+  std::unique_ptr<Db> checkpoint_db_;  // the checkpointer thread's
+  std::mutex checkpoint_mutex_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_wanted_ = false;  // guarded by checkpoint_mutex_
+  bool checkpoint_stop_ = false;    // guarded by checkpoint_mutex_
+  std::thread checkpointer_;
 };
 
 }  // namespace

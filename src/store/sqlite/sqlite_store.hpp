@@ -7,7 +7,8 @@
 // LevelDB group-commit shape. A caller returns only after its commit. Reads use a small pool
 // of separate connections (WAL readers never block the writer). The ReadyIndex is mutated
 // only by the writer thread, under index_mutex_, and read under it by n_ahead/next_run_at.
-// A flock on "<db>.lock" keeps a second process out.
+// A checkpointer thread copies the WAL back into the database (PASSIVE, off the writer's
+// path) whenever it passes kCheckpointPages. A flock on "<db>.lock" keeps a second process out.
 #pragma once
 
 #include "wq/store.hpp"
