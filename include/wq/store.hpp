@@ -14,6 +14,7 @@
 #include <boost/json/object.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -39,7 +40,7 @@ struct TaskBudget {
 };
 
 struct ClaimRequest {
-  std::size_t max_jobs = 1;
+  std::size_t max_jobs = 0;
   std::vector<TaskBudget> tasks;  // only these tasks (known here), each within its budget
   std::string node;               // who runs them (lease holder)
 };
@@ -92,9 +93,25 @@ struct Swept {
   std::size_t jobs_removed = 0;
 };
 
+// Lets a store start work the moment it becomes runnable (see Store::set_claim_hook).
+struct ClaimHook {
+  // Reserves free slots and says what may be claimed now (max_jobs 0: nothing).
+  std::function<ClaimRequest()> reserve;
+  // Receives what was claimed for a reservation (possibly nothing) after the commit, and
+  // releases the reservation.
+  std::function<void(std::vector<ClaimedJob> claimed, const ClaimRequest& reserved)> deliver;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
+
+  // At the end of every transaction that inserted or finished a job, the store calls
+  // hook.reserve(), claims within it in that same transaction (so a job is durable before it
+  // starts, and a submit costs one commit, not two), and calls hook.deliver() after the
+  // commit. Both run on a store thread and must not call the store. Set it once, before any
+  // write; explicit claim() calls keep working (for delayed jobs coming due).
+  virtual void set_claim_hook(ClaimHook hook) = 0;
 
   // Inserts `job` or returns the job it dedups to (DESIGN §3): an active job with the same
   // (owner, key); the last success for the key while its result is retained (unless force);

@@ -56,6 +56,11 @@ Dispatcher::Dispatcher(const Config& config, Store& store, ResultDir& results, P
 Dispatcher::~Dispatcher() { stop(Millis(0)); }
 
 void Dispatcher::start() {
+  store_.set_claim_hook(ClaimHook{
+      [this] { return reserve_claim(); },
+      [this](std::vector<ClaimedJob> claimed, const ClaimRequest& reserved) {
+        deliver(std::move(claimed), reserved);
+      }});
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "wq-dispatch");
     loop();
@@ -66,6 +71,14 @@ void Dispatcher::wake() {
   {
     std::lock_guard lock(mutex_);
     wake_ = true;
+  }
+  cv_.notify_all();
+}
+
+void Dispatcher::reschedule() {
+  {
+    std::lock_guard lock(mutex_);
+    reschedule_ = true;
   }
   cv_.notify_all();
 }
@@ -102,9 +115,11 @@ void Dispatcher::loop() {
   for (;;) {
     {
       std::unique_lock lock(mutex_);
-      auto free_slots = [&] { return running_.size() < static_cast<std::size_t>(config_.concurrency); };
-      cv_.wait_until(lock, next_wakeup_locked(), [&] { return stopping_ || (wake_ && free_slots()); });
+      auto free_slots = [&] { return busy_slots_locked() < static_cast<std::size_t>(config_.concurrency); };
+      cv_.wait_until(lock, next_wakeup_locked(),
+                     [&] { return stopping_ || reschedule_ || (wake_ && free_slots()); });
       if (stopping_) return;
+      reschedule_ = false;
       auto due = store_.next_run_at();
       if (due && *due <= now_ms()) wake_ = true;
     }
@@ -126,67 +141,124 @@ void Dispatcher::loop() {
   }
 }
 
-void Dispatcher::claim_and_start() {
+std::size_t Dispatcher::busy_slots_locked() const {
+  return running_.size() - finishing_ + reserved_;
+}
+
+std::size_t Dispatcher::busy_slots_locked(const std::string& task) const {
+  auto count = [&](const std::map<std::string, int>& m) {
+    auto it = m.find(task);
+    return it == m.end() ? 0 : it->second;
+  };
+  return count(running_by_task_) - count(finishing_by_task_) + count(reserved_by_task_);
+}
+
+ClaimRequest Dispatcher::reserve_claim() {
   ClaimRequest req;
   req.node = node_;
+  std::lock_guard lock(mutex_);
+  const auto limit = static_cast<std::size_t>(config_.concurrency);
+  const std::size_t busy = busy_slots_locked();
+  // Another claim in flight holds slots: it may claim less than it reserved, and a job this
+  // reservation could not take would then wait for the next finish. Look again after it.
+  if (reserved_ > 0) wake_ = true;
+  if (stopping_ || busy >= limit) return req;
+  req.max_jobs = limit - busy;
+  for (const auto& t : tasks_.all()) {
+    std::size_t slots = req.max_jobs;
+    if (t->config.concurrency > 0) {
+      const auto cap = static_cast<std::size_t>(t->config.concurrency);
+      const std::size_t used = busy_slots_locked(t->config.name);
+      slots = std::min(slots, used >= cap ? 0 : cap - used);
+    }
+    if (slots > 0) req.tasks.push_back(TaskBudget{t->config.name, slots});
+  }
+  if (req.tasks.empty()) {
+    req.max_jobs = 0;
+    return req;
+  }
+  reserved_ += req.max_jobs;
+  for (const auto& t : req.tasks) reserved_by_task_[t.task] += static_cast<int>(t.slots);
+  return req;
+}
+
+void Dispatcher::deliver(std::vector<ClaimedJob> claimed, const ClaimRequest& reserved) {
+  std::vector<Snapshot> started;
+  {
+    std::lock_guard lock(mutex_);
+    reserved_ -= reserved.max_jobs;
+    for (const auto& t : reserved.tasks) {
+      if ((reserved_by_task_[t.task] -= static_cast<int>(t.slots)) == 0) reserved_by_task_.erase(t.task);
+    }
+    for (const auto& c : claimed) {
+      Running r{c.job, tasks_.find(c.job.task), {}};
+      if (r.task && r.task->fn && c.job.timeout) r.deadline = SteadyClock::now() + *c.job.timeout;
+      started.push_back(snapshot_of(r.job));
+      running_.emplace(c.job.id, std::move(r));
+      running_by_task_[c.job.task]++;
+      queued_watched_.erase(c.job.id);
+      stats_.started++;
+    }
+    if (!claimed.empty()) queue_moved_ = true;
+    // A full batch means more may be waiting: claim again once slots free up.
+    if (reserved.max_jobs > 0 && claimed.size() == reserved.max_jobs) wake_ = true;
+  }
+  cv_.notify_all();
+  for (std::size_t i = 0; i < claimed.size(); ++i) {
+    hub_.publish(started[i]);
+    launch(std::move(claimed[i]));
+  }
+}
+
+void Dispatcher::claim_and_start() {
   {
     std::lock_guard lock(mutex_);
     if (!wake_ || stopping_) return;
     wake_ = false;
-    const auto limit = static_cast<std::size_t>(config_.concurrency);
-    if (running_.size() >= limit) return;
-    req.max_jobs = limit - running_.size();
-    for (const auto& t : tasks_.all()) {
-      std::size_t slots = req.max_jobs;
-      if (t->config.concurrency > 0) {
-        auto it = running_by_task_.find(t->config.name);
-        const int used = it == running_by_task_.end() ? 0 : it->second;
-        slots = std::min<std::size_t>(slots, std::max(0, t->config.concurrency - used));
-      }
-      if (slots > 0) req.tasks.push_back(TaskBudget{t->config.name, slots});
-    }
   }
-  if (req.tasks.empty()) return;
+  ClaimRequest req = reserve_claim();
+  if (req.max_jobs == 0) return;
   auto claimed = store_.claim(req);
   if (!claimed) {
+    deliver({}, req);
     log::error("claiming jobs failed; retrying in a second", {{"error", claimed.error().detail}});
     std::unique_lock lock(mutex_);
     cv_.wait_for(lock, kClaimErrorBackoff, [&] { return stopping_; });
     wake_ = true;
     return;
   }
-  if (claimed->empty()) return;
-  {
-    std::lock_guard lock(mutex_);
-    queue_moved_ = true;
-    // A full batch means more may be waiting: claim again once slots free up.
-    if (claimed->size() == req.max_jobs) wake_ = true;
-  }
-  for (auto& c : *claimed) launch(std::move(c));
+  deliver(std::move(*claimed), req);
+}
+
+void Dispatcher::fail_later(const std::string& id, std::string error) {
+  finishers_->post([this, id, error = std::move(error)]() mutable {
+    complete(id, Ending{JobState::failed, -1, std::move(error)});
+  });
 }
 
 void Dispatcher::launch(ClaimedJob claimed) {
   const std::string id = claimed.job.id;
-  auto task = tasks_.find(claimed.job.task);
-  auto attempt = results_.prepare(id, claimed.job.attempt, !(task && task->fn));
-  Snapshot started;
+  std::shared_ptr<const TaskEntry> task;
   {
     std::lock_guard lock(mutex_);
-    Running r{claimed.job, task, attempt ? *attempt : ResultDir::Attempt{}};
-    if (task && task->fn && claimed.job.timeout) r.deadline = SteadyClock::now() + *claimed.job.timeout;
-    started = snapshot_of(r.job);
-    running_.emplace(id, std::move(r));
-    running_by_task_[claimed.job.task]++;
-    queued_watched_.erase(id);
-    stats_.started++;
+    auto it = running_.find(id);
+    if (it == running_.end()) return;
+    task = it->second.task;
   }
-  hub_.publish(started);
   if (!task) {
-    complete(id, Ending{JobState::failed, -1,
-                        fmt::format("unknown task '{}': it is not configured on this node", claimed.job.task)});
-  } else if (!attempt) {
-    complete(id, Ending{JobState::failed, -1, attempt.error().detail});
-  } else if (task->fn) {
+    fail_later(id, fmt::format("unknown task '{}': it is not configured on this node", claimed.job.task));
+    return;
+  }
+  auto attempt = results_.prepare(id, claimed.job.attempt, !task->fn);
+  if (!attempt) {
+    fail_later(id, attempt.error().detail);
+    return;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = running_.find(id); it != running_.end()) it->second.attempt = *attempt;
+  }
+  if (task->fn) {
     start_function(id, *task, claimed, *attempt);
   } else {
     start_command(id, *task, claimed, *attempt);
@@ -200,7 +272,7 @@ void Dispatcher::start_command(const std::string& id, const TaskEntry& task,
   auto spec = run::make_command_spec(
       task.config, run::TemplateInputs{all, id, attempt.output, attempt.status_file, attempt.job_dir});
   if (!spec) {
-    complete(id, Ending{JobState::failed, -1, spec.error().detail});
+    fail_later(id, spec.error().detail);
     return;
   }
   spec->job_id = id;
@@ -362,6 +434,8 @@ void Dispatcher::complete(const std::string& id, Ending ending) {
     auto it = running_.find(id);
     if (it == running_.end() || abandoned_ || it->second.finishing) return;
     it->second.finishing = true;  // freezes its seq: no progress is published after this
+    ++finishing_;
+    finishing_by_task_[it->second.job.task]++;
     r = it->second;
   }
   bool retried = false;
@@ -374,11 +448,13 @@ void Dispatcher::complete(const std::string& id, Ending ending) {
   {
     std::lock_guard lock(mutex_);
     running_.erase(id);
+    --finishing_;
     if (--running_by_task_[r.job.task] == 0) running_by_task_.erase(r.job.task);
-    wake_ = true;
+    if (--finishing_by_task_[r.job.task] == 0) finishing_by_task_.erase(r.job.task);
     queue_moved_ = true;
     if (retried) {
       stats_.retried++;
+      reschedule_ = true;  // wake for its retry_at
     } else if (outcome.state == JobState::succeeded) {
       stats_.succeeded++;
     } else if (outcome.state == JobState::cancelled) {

@@ -33,9 +33,12 @@ class Dispatcher {
              TaskRegistry& tasks);
   ~Dispatcher();
 
+  // Installs the store's claim hook and starts the dispatcher thread.
   void start();
-  // New work may be claimable (a submit committed).
+  // Work may be claimable that the store's claim hook did not see (a task was registered).
   void wake();
+  // A delayed job was submitted: recompute when to wake.
+  void reschedule();
   // Asks a job running here to stop as cancelled. False if it is not running here.
   bool cancel_running(std::string_view id);
   // The live snapshot of a job running here (latest progress, not yet persisted).
@@ -72,7 +75,15 @@ class Dispatcher {
 
   void loop();
   void claim_and_start();
+  // The claim hook: reserve free slots; deliver what the store claimed within them.
+  ClaimRequest reserve_claim();
+  void deliver(std::vector<ClaimedJob> claimed, const ClaimRequest& reserved);
+  // Starts an admitted job. Never calls the store (it may run on the store's writer thread):
+  // failures are recorded from the finisher pool.
   void launch(ClaimedJob claimed);
+  void fail_later(const std::string& id, std::string error);
+  std::size_t busy_slots_locked() const;
+  std::size_t busy_slots_locked(const std::string& task) const;
   void start_command(const std::string& id, const TaskEntry& task, const ClaimedJob& claimed,
                      const ResultDir::Attempt& attempt);
   void start_function(const std::string& id, const TaskEntry& task, const ClaimedJob& claimed,
@@ -80,7 +91,6 @@ class Dispatcher {
   void on_progress(const std::string& id, double fraction, std::optional<std::string> message);
   void complete(const std::string& id, Ending ending);
   Outcome decide(Running& r, Ending ending, bool& retried);
-  void fail_before_start(const std::string& id, std::string error);
   void persist_progress();
   void refresh_queued();
   void check_timeouts();
@@ -97,10 +107,15 @@ class Dispatcher {
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   bool wake_ = true;                                   // guarded by mutex_
+  bool reschedule_ = false;                            // guarded by mutex_
   bool stopping_ = false;                              // guarded by mutex_
   bool abandoned_ = false;                             // guarded: late outcomes are not recorded
   std::unordered_map<std::string, Running> running_;   // guarded by mutex_
   std::map<std::string, int> running_by_task_;         // guarded by mutex_
+  // Slots of jobs whose outcome is being recorded (free for claims: their work is done) and
+  // slots reserved by claims not yet delivered.
+  std::size_t finishing_ = 0, reserved_ = 0;                         // guarded by mutex_
+  std::map<std::string, int> finishing_by_task_, reserved_by_task_;  // guarded by mutex_
   std::unordered_map<std::string, Job> queued_watched_;  // guarded by mutex_
   bool queue_moved_ = false;                           // guarded by mutex_
   std::chrono::steady_clock::time_point next_persist_, next_sweep_, next_refresh_;  // guarded

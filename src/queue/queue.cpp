@@ -85,7 +85,8 @@ class Queue::Impl {
     job->max_queued = config_.max_queued;
     auto submitted = store_->submit(*job);
     if (!submitted) return submitted;
-    if (submitted->created) dispatcher_->wake();
+    // The store's claim hook starts runnable jobs; a delayed one needs the timer moved.
+    if (submitted->created && submitted->job.run_at > now_ms()) dispatcher_->reschedule();
     dispatcher_->count_submit(submitted->created);
     return submitted;
   }

@@ -152,8 +152,10 @@ class SqliteStore final : public Store {
     }
   }
 
+  void set_claim_hook(ClaimHook hook) override { claim_hook_ = std::move(hook); }
+
   Result<Submitted> submit(const NewJob& nj) override {
-    return write<Submitted>([&] { return do_submit(nj); });
+    return write<Submitted>([&] { return do_submit(nj); }, true);
   }
 
   Result<std::vector<ClaimedJob>> claim(const ClaimRequest& req) override {
@@ -161,7 +163,7 @@ class SqliteStore final : public Store {
   }
 
   Result<Job> finish(std::string_view id, const Outcome& outcome) override {
-    return write<Job>([&] { return do_finish(id, outcome); });
+    return write<Job>([&] { return do_finish(id, outcome); }, true);
   }
 
   Result<Job> cancel(std::string_view id, const std::optional<std::string>& owner) override {
@@ -254,15 +256,17 @@ class SqliteStore final : public Store {
   // One write waiting for the writer thread. Lives on the caller's stack until `done`.
   struct Op {
     std::function<void()> run;  // runs inside the batch transaction
+    bool may_start_work = false;  // a submit or finish: claim at the end of the batch
     std::optional<Error> commit_error;
     std::atomic<bool> done{false};
   };
 
   template <class T>
-  Result<T> write(const std::function<Result<T>()>& body) {
+  Result<T> write(const std::function<Result<T>()>& body, bool may_start_work = false) {
     std::optional<Result<T>> result;
     Op op;
     op.run = [&] { result = in_savepoint(body); };
+    op.may_start_work = may_start_work;
     {
       std::lock_guard lock(queue_mutex_);
       if (stopping_) return make_error(Errc::shutting_down, "the store is closing");
@@ -302,9 +306,12 @@ class SqliteStore final : public Store {
         batch.swap(queue_);
       }
       std::optional<Error> failure;
+      std::optional<ClaimRequest> reserved;
+      std::vector<ClaimedJob> claimed;
       if (auto r = exec_cached("BEGIN IMMEDIATE"); !r) failure = r.error();
       if (!failure) {
         run_with_late_joiners(batch);
+        claim_for_hook(batch, reserved, claimed);
         wdb_->reset_all();
         if (auto r = exec_cached("COMMIT"); !r) failure = r.error();
       }
@@ -313,13 +320,32 @@ class SqliteStore final : public Store {
                    {{"error", failure->detail}, {"writes", batch.size()}});
         if (auto r = wdb_->exec("ROLLBACK"); !r) log::error("sqlite rollback failed", {{"error", r.error().detail}});
         if (auto r = rebuild_index(); !r) log::error("cannot rebuild the queue index", {{"error", r.error().detail}});
+        claimed.clear();
       }
+      // Deliver before waking the writers: a submitter that returns finds its job started.
+      if (reserved) claim_hook_.deliver(std::move(claimed), *reserved);
       for (Op* op : batch) {
         op->commit_error = failure;
         op->done.store(true, std::memory_order_release);
         op->done.notify_one();
       }
       batch.clear();
+    }
+  }
+
+  // The claim hook's part of a batch: if a write in it may have made work runnable, claim
+  // within a fresh reservation in the same transaction.
+  void claim_for_hook(const std::vector<Op*>& batch, std::optional<ClaimRequest>& reserved,
+                      std::vector<ClaimedJob>& claimed) {
+    if (std::none_of(batch.begin(), batch.end(), [](Op* op) { return op->may_start_work; })) return;
+    if (!claim_hook_.reserve) return;
+    reserved = claim_hook_.reserve();
+    if (reserved->max_jobs == 0 || reserved->tasks.empty()) return;
+    auto c = in_savepoint<std::vector<ClaimedJob>>([&] { return do_claim(*reserved); });
+    if (c) {
+      claimed = std::move(*c);
+    } else {
+      log::error("claiming after a write failed", {{"error", c.error().detail}});
     }
   }
 
@@ -678,6 +704,8 @@ class SqliteStore final : public Store {
   std::vector<Op*> queue_;  // guarded by queue_mutex_
   bool stopping_ = false;   // guarded by queue_mutex_
   std::thread writer_;
+
+  ClaimHook claim_hook_;  // set before the first write; used by the writer thread
 
   std::mutex index_mutex_;
   ReadyIndex index_;                                        // guarded by index_mutex_
