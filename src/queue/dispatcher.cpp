@@ -206,8 +206,20 @@ void Dispatcher::deliver(std::vector<ClaimedJob> claimed, const ClaimRequest& re
   cv_.notify_all();
   for (std::size_t i = 0; i < claimed.size(); ++i) {
     hub_.publish(started[i]);
-    launch(std::move(claimed[i]));
+    const bool is_function = claimed_is_function(claimed[i]);
+    if (is_function) {
+      launch(std::move(claimed[i]));  // cheap: names an output path, posts to the pool
+    } else {
+      // Making the job directory and spawning is file-system work: keep it off this thread
+      // (often the store's writer).
+      finishers_->post([this, c = std::move(claimed[i])]() mutable { launch(std::move(c)); });
+    }
   }
+}
+
+bool Dispatcher::claimed_is_function(const ClaimedJob& claimed) const {
+  auto task = tasks_.find(claimed.job.task);
+  return task && task->fn;
 }
 
 void Dispatcher::claim_and_start() {

@@ -82,6 +82,7 @@ class Dispatcher {
   // failures are recorded from the finisher pool.
   void launch(ClaimedJob claimed);
   void fail_later(const std::string& id, std::string error);
+  bool claimed_is_function(const ClaimedJob& claimed) const;
   std::size_t busy_slots_locked() const;
   std::size_t busy_slots_locked(const std::string& task) const;
   void start_command(const std::string& id, const TaskEntry& task, const ClaimedJob& claimed,

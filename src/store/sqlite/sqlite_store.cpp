@@ -155,7 +155,11 @@ class SqliteStore final : public Store {
   void set_claim_hook(ClaimHook hook) override { claim_hook_ = std::move(hook); }
 
   Result<Submitted> submit(const NewJob& nj) override {
-    return write<Submitted>([&] { return do_submit(nj); }, true);
+    // JSON text is made here, on the caller's thread, not on the writer's.
+    const std::string params = boost::json::serialize(nj.job.params);
+    std::optional<std::string> secrets;
+    if (!nj.secrets.empty()) secrets = boost::json::serialize(nj.secrets);
+    return write<Submitted>([&] { return do_submit(nj, params, secrets); }, kStartsWork, kOneWrite);
   }
 
   Result<std::vector<ClaimedJob>> claim(const ClaimRequest& req) override {
@@ -163,11 +167,11 @@ class SqliteStore final : public Store {
   }
 
   Result<Job> finish(std::string_view id, const Outcome& outcome) override {
-    return write<Job>([&] { return do_finish(id, outcome); }, true);
+    return write<Job>([&] { return do_finish(id, outcome); }, kStartsWork, kOneWrite);
   }
 
   Result<Job> cancel(std::string_view id, const std::optional<std::string>& owner) override {
-    return write<Job>([&] { return do_cancel(id, owner); });
+    return write<Job>([&] { return do_cancel(id, owner); }, false, kOneWrite);
   }
 
   Result<void> save_progress(std::span<const ProgressWrite> writes) override {
@@ -254,6 +258,11 @@ class SqliteStore final : public Store {
 
  private:
   // One write waiting for the writer thread. Lives on the caller's stack until `done`.
+  // Whether a write may make work runnable (claim at the end of its batch), and whether it
+  // changes rows with one statement at most (atomic by itself: no savepoint needed).
+  static constexpr bool kStartsWork = true;
+  static constexpr bool kOneWrite = true;
+
   struct Op {
     std::function<void()> run;  // runs inside the batch transaction
     bool may_start_work = false;  // a submit or finish: claim at the end of the batch
@@ -262,10 +271,15 @@ class SqliteStore final : public Store {
   };
 
   template <class T>
-  Result<T> write(const std::function<Result<T>()>& body, bool may_start_work = false) {
+  Result<T> write(const std::function<Result<T>()>& body, bool may_start_work = false,
+                  bool one_write = false) {
     std::optional<Result<T>> result;
     Op op;
-    op.run = [&] { result = in_savepoint(body); };
+    if (one_write) {
+      op.run = [&] { result = body(); };
+    } else {
+      op.run = [&] { result = in_savepoint(body); };
+    }
     op.may_start_work = may_start_work;
     {
       std::lock_guard lock(queue_mutex_);
@@ -451,7 +465,8 @@ class SqliteStore final : public Store {
     return {};
   }
 
-  Result<Submitted> do_submit(const NewJob& nj) {
+  Result<Submitted> do_submit(const NewJob& nj, const std::string& params,
+                              const std::optional<std::string>& secrets) {
     const Job& job = nj.job;
     if (nj.id_given) {
       auto st = wdb_->prepare("SELECT " WQ_JOB_COLUMNS ", spec_hash FROM jobs WHERE id = ?1");
@@ -497,11 +512,9 @@ class SqliteStore final : public Store {
         "max_attempts, timeout_ms, run_at, state, seq, created_at) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?13)");
     if (!st) return st.error();
-    std::optional<std::string> secrets;
-    if (!nj.secrets.empty()) secrets = boost::json::serialize(nj.secrets);
     std::optional<std::int64_t> timeout;
     if (job.timeout) timeout = job.timeout->count();
-    (*st)->bind(1, job.id).bind(2, job.task).bind(3, boost::json::serialize(job.params))
+    (*st)->bind(1, job.id).bind(2, job.task).bind(3, params)
         .bind(4, secrets).bind(5, nj.spec_hash).bind(6, job.key).bind(7, job.owner)
         .bind(8, job.priority).bind(9, job.max_attempts).bind(10, timeout).bind(11, ms(job.run_at))
         .bind(12, static_cast<std::int64_t>(job.seq)).bind(13, ms(job.created_at));
