@@ -192,14 +192,20 @@ void Dispatcher::deliver(std::vector<ClaimedJob> claimed, const ClaimRequest& re
     }
     for (const auto& c : claimed) {
       Running r{c.job, tasks_.find(c.job.task), {}};
-      if (r.task && r.task->fn && c.job.timeout) r.deadline = SteadyClock::now() + *c.job.timeout;
+      if (r.task && r.task->fn && c.job.timeout) {
+        r.deadline = SteadyClock::now() + *c.job.timeout;
+        reschedule_ = true;  // the dispatcher thread enforces it: wake it for the new deadline
+      }
       started.push_back(snapshot_of(r.job));
       running_.emplace(c.job.id, std::move(r));
       running_by_task_[c.job.task]++;
       queued_watched_.erase(c.job.id);
       stats_.started++;
     }
-    if (!claimed.empty()) queue_moved_ = true;
+    if (!claimed.empty()) {
+      queue_moved_ = true;
+      if (!queued_watched_.empty()) reschedule_ = true;  // refresh their n_ahead_in_queue
+    }
     // A full batch means more may be waiting: claim again once slots free up.
     if (reserved.max_jobs > 0 && claimed.size() == reserved.max_jobs) wake_ = true;
   }
@@ -464,6 +470,7 @@ void Dispatcher::complete(const std::string& id, Ending ending) {
     if (--running_by_task_[r.job.task] == 0) running_by_task_.erase(r.job.task);
     if (--finishing_by_task_[r.job.task] == 0) finishing_by_task_.erase(r.job.task);
     queue_moved_ = true;
+    if (!queued_watched_.empty()) reschedule_ = true;  // refresh their n_ahead_in_queue
     if (retried) {
       stats_.retried++;
       reschedule_ = true;  // wake for its retry_at
@@ -512,6 +519,15 @@ std::optional<Snapshot> Dispatcher::live_snapshot(std::string_view id) {
   auto it = running_.find(std::string(id));
   if (it == running_.end()) return std::nullopt;
   return snapshot_of(it->second.job);
+}
+
+void Dispatcher::queue_changed() {
+  {
+    std::lock_guard lock(mutex_);
+    queue_moved_ = true;
+    reschedule_ = true;
+  }
+  cv_.notify_all();
 }
 
 void Dispatcher::track_queued(const Job& job) {

@@ -43,6 +43,8 @@ class Dispatcher {
   bool cancel_running(std::string_view id);
   // The live snapshot of a job running here (latest progress, not yet persisted).
   std::optional<Snapshot> live_snapshot(std::string_view id);
+  // A queued job left the queue without being claimed (cancelled): positions moved.
+  void queue_changed();
   // Keeps a watched queued job's n_ahead_in_queue fresh for its watchers.
   void track_queued(const Job& job);
   // See Queue::stop.

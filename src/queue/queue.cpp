@@ -124,7 +124,7 @@ class Queue::Impl {
       dispatcher_->cancel_running(id);
     } else if (job->state == JobState::cancelled) {
       hub_.publish(snapshot_of(*job));
-      dispatcher_->wake();
+      dispatcher_->queue_changed();
     }
     return job;
   }

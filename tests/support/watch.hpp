@@ -17,7 +17,7 @@ namespace wq::test {
 // All snapshots delivered to one watcher, from after_seq until the terminal one. Fails the
 // test (instead of hanging) if the job has not ended within `guard`.
 inline std::vector<Snapshot> collect(Queue& q, const std::string& id, std::uint64_t after_seq = 0,
-                                     std::chrono::seconds guard = std::chrono::seconds(20)) {
+                                     std::chrono::seconds guard = std::chrono::seconds(90)) {
   std::mutex m;
   std::condition_variable cv;
   std::vector<Snapshot> got;
