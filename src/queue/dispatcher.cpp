@@ -323,15 +323,7 @@ void Dispatcher::start_command(const std::string& id, const TaskEntry& task,
           complete(id, std::move(e));
         });
       });
-  bool cancel_now = false;
-  {
-    std::lock_guard lock(mutex_);
-    if (auto it = running_.find(id); it != running_.end()) {
-      it->second.run_id = run_id;
-      cancel_now = it->second.stop != StopReason::none;
-    }
-  }
-  if (cancel_now) commands_->cancel(run_id);
+  if (attach_run(id, run_id)) commands_->cancel(run_id);
 }
 
 void Dispatcher::start_function(const std::string& id, const TaskEntry& task,
@@ -357,15 +349,15 @@ void Dispatcher::start_function(const std::string& id, const TaskEntry& task,
         }
         complete(id, std::move(e));
       });
-  bool cancel_now = false;
-  {
-    std::lock_guard lock(mutex_);
-    if (auto it = running_.find(id); it != running_.end()) {
-      it->second.run_id = run_id;
-      cancel_now = it->second.stop != StopReason::none;
-    }
-  }
-  if (cancel_now) functions_->cancel(run_id);
+  if (attach_run(id, run_id)) functions_->cancel(run_id);
+}
+
+bool Dispatcher::attach_run(const std::string& id, std::uint64_t run_id) {
+  std::lock_guard lock(mutex_);
+  auto it = running_.find(id);
+  if (it == running_.end()) return false;
+  it->second.run_id = run_id;
+  return it->second.stop != StopReason::none;
 }
 
 void Dispatcher::on_progress(const std::string& id, double fraction,

@@ -85,6 +85,8 @@ class Dispatcher {
   void launch(ClaimedJob claimed);
   void fail_later(const std::string& id, std::string error);
   bool claimed_is_function(const ClaimedJob& claimed) const;
+  // Records a started run's id; true if a stop was asked for before it existed (cancel it).
+  bool attach_run(const std::string& id, std::uint64_t run_id);
   std::size_t busy_slots_locked() const;
   std::size_t busy_slots_locked(const std::string& task) const;
   void start_command(const std::string& id, const TaskEntry& task, const ClaimedJob& claimed,
