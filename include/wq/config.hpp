@@ -59,6 +59,28 @@ struct TaskConfig {
   bool has_secrets() const noexcept;
 };
 
+// One API token: the SHA-256 (hex) of the token, never the token itself, and the tenant it
+// authenticates as (the `owner` of the jobs it submits; a tenant sees only its own jobs).
+struct TokenConfig {
+  std::string sha256;  // 64 lowercase hex digits
+  std::string tenant;
+};
+
+// The `[server]` table: what `wqd` listens on and the limits it enforces (DESIGN §6).
+struct ServerConfig {
+  std::string listen = "127.0.0.1:8080";  // HOST:PORT; IPv6 as [::1]:8080
+  int threads = 0;                        // io threads; 0: min(4, hardware threads)
+  std::uint64_t max_body = 1 << 20;       // request bodies over it are refused (413)
+  std::size_t max_streams = 10000;        // open event streams and waits; past it: 503
+  std::vector<TokenConfig> tokens;
+  // Serve requests without a token, as tenant "". Never implied by an empty token list; and
+  // refused on a non-loopback listen address unless open_public is also set.
+  bool open = false;
+  bool open_public = false;
+  Millis shutdown_grace{30000};  // running jobs get this long to finish on SIGTERM
+  Millis idle_timeout{60000};    // a connection silent this long (mid-request or idle) closes
+};
+
 struct Config {
   std::string store;  // "sqlite:PATH" or "postgresql://…"; empty: sqlite in data_dir
   std::filesystem::path data_dir = "wq-data";
@@ -69,6 +91,7 @@ struct Config {
   std::optional<Millis> finished_job_ttl;  // none: finished jobs are kept
   Millis sweep_interval{60000};
   std::map<std::string, TaskConfig> tasks;
+  ServerConfig server;
 
   // Parses TOML text; `source` names the file in error messages.
   static Result<Config> parse(std::string_view toml, std::string_view source);

@@ -284,6 +284,70 @@ Result<TaskConfig> read_task(std::string_view source, const std::string& name,
   return t;
 }
 
+bool is_sha256_hex(std::string_view s) {
+  if (s.size() != 64) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+Result<void> read_tokens(const Reader& server, ServerConfig& out) {
+  const toml::node* n = server.node("tokens");
+  if (!n) return {};
+  constexpr std::string_view kShape =
+      "expected an array of tables like [{ sha256 = \"<64 hex digits>\", tenant = \"acme\" }]";
+  const toml::array* arr = n->as_array();
+  if (!arr) return server.error("tokens", kShape);
+  for (size_t i = 0; i < arr->size(); ++i) {
+    const toml::table* t = arr->get(i)->as_table();
+    if (!t) return server.error(fmt::format("tokens[{}]", i), kShape);
+    Reader r(server.source(), server.dotted(fmt::format("tokens[{}]", i)), *t);
+    if (auto ok = r.check_keys({"sha256", "tenant"}); !ok) return ok;
+    TokenConfig token;
+    if (auto ok = r.string("sha256", token.sha256); !ok) return ok;
+    if (auto ok = r.string("tenant", token.tenant); !ok) return ok;
+    if (!is_sha256_hex(token.sha256)) {
+      return r.error("sha256", "expected the SHA-256 of the token as 64 lowercase hex digits "
+                               "(printf %s TOKEN | sha256sum), never the token itself");
+    }
+    if (token.tenant.empty() || token.tenant.size() > 128) {
+      return r.error("tenant", "expected a tenant name of 1 to 128 characters");
+    }
+    for (const auto& other : out.tokens) {
+      if (other.sha256 == token.sha256) return r.error("sha256", "the same token is listed twice");
+    }
+    out.tokens.push_back(std::move(token));
+  }
+  return {};
+}
+
+Result<void> read_server(const Reader& root, ServerConfig& out) {
+  const toml::node* n = root.node("server");
+  if (!n) return {};
+  const toml::table* table = n->as_table();
+  if (!table) return root.error("server", "expected a table, e.g. [server]");
+  Reader r(root.source(), "server", *table);
+  if (auto ok = r.check_keys({"listen", "threads", "max_body", "max_streams", "tokens", "open",
+                              "open_public", "shutdown_grace", "idle_timeout"});
+      !ok) {
+    return ok;
+  }
+  if (auto ok = r.string("listen", out.listen); !ok) return ok;
+  if (out.listen.rfind(':') == std::string::npos) {
+    return r.error("listen", fmt::format("expected HOST:PORT like \"127.0.0.1:8080\", got '{}'", out.listen));
+  }
+  if (auto ok = r.integer("threads", out.threads, 0, 256); !ok) return ok;
+  if (auto ok = r.size("max_body", out.max_body); !ok) return ok;
+  if (auto ok = r.integer("max_streams", out.max_streams, 1, 10000000); !ok) return ok;
+  if (auto ok = r.boolean("open", out.open); !ok) return ok;
+  if (auto ok = r.boolean("open_public", out.open_public); !ok) return ok;
+  if (auto ok = r.duration("shutdown_grace", out.shutdown_grace); !ok) return ok;
+  if (auto ok = r.duration("idle_timeout", out.idle_timeout); !ok) return ok;
+  if (out.idle_timeout.count() <= 0) return r.error("idle_timeout", "expected a positive duration");
+  return read_tokens(r, out);
+}
+
 }  // namespace
 
 const ParamSpec* TaskConfig::param(std::string_view name) const noexcept {
@@ -326,7 +390,7 @@ Result<Config> Config::parse(std::string_view text, std::string_view source) {
   Reader r(source, "", root);
   if (auto ok = r.check_keys({"store", "data_dir", "durability", "concurrency", "max_queued",
                               "progress_persist_interval", "finished_job_ttl", "sweep_interval",
-                              "tasks"});
+                              "tasks", "server"});
       !ok) {
     return ok.error();
   }
@@ -343,6 +407,7 @@ Result<Config> Config::parse(std::string_view text, std::string_view source) {
   if (auto ok = r.duration("progress_persist_interval", c.progress_persist_interval); !ok) return ok.error();
   if (auto ok = r.duration("finished_job_ttl", c.finished_job_ttl); !ok) return ok.error();
   if (auto ok = r.duration("sweep_interval", c.sweep_interval); !ok) return ok.error();
+  if (auto ok = read_server(r, c.server); !ok) return ok.error();
   if (!c.store.empty() && !c.store.starts_with("sqlite:") && !c.store.starts_with("postgresql://") &&
       !c.store.starts_with("postgres://")) {
     return r.error("store", "expected \"sqlite:PATH\" or \"postgresql://…\"");

@@ -108,4 +108,55 @@ TEST(Config, DurationsAcceptNumbersAndUnits) {
   EXPECT_FALSE(parse_duration("5 parsecs"));
 }
 
+TEST(Config, ParsesTheServerTable) {
+  const std::string hash(64, 'a');
+  auto c = Config::parse(R"(
+[server]
+listen = "0.0.0.0:9000"
+threads = 2
+max_body = "64KiB"
+max_streams = 50
+shutdown_grace = "5s"
+idle_timeout = 10
+tokens = [{ sha256 = ")" + hash + R"(", tenant = "acme" }]
+)",
+                         "wqd.toml");
+  ASSERT_TRUE(c) << c.error().detail;
+  EXPECT_EQ(c->server.listen, "0.0.0.0:9000");
+  EXPECT_EQ(c->server.threads, 2);
+  EXPECT_EQ(c->server.max_body, 64u * 1024);
+  EXPECT_EQ(c->server.max_streams, 50u);
+  EXPECT_EQ(c->server.shutdown_grace, Millis(5000));
+  EXPECT_EQ(c->server.idle_timeout, Millis(10000));
+  ASSERT_EQ(c->server.tokens.size(), 1u);
+  EXPECT_EQ(c->server.tokens[0].sha256, hash);
+  EXPECT_EQ(c->server.tokens[0].tenant, "acme");
+  EXPECT_FALSE(c->server.open);
+}
+
+TEST(Config, ServerDefaultsAreLoopbackAndClosed) {
+  auto c = Config::parse("", "wqd.toml");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->server.listen, "127.0.0.1:8080");
+  EXPECT_FALSE(c->server.open);
+  EXPECT_TRUE(c->server.tokens.empty());
+}
+
+TEST(Config, ServerErrorsNameTheKeyAndWhatIsExpected) {
+  EXPECT_NE(error_of("[server]\nlisten = \"localhost\"").find("server.listen: expected HOST:PORT"),
+            std::string::npos);
+  EXPECT_NE(error_of("[server]\ntokens = [{ sha256 = \"secret-token\", tenant = \"a\" }]")
+                .find("server.tokens[0].sha256: expected the SHA-256"),
+            std::string::npos);
+  EXPECT_NE(error_of("[server]\ntokens = \"x\"").find("server.tokens: expected an array"),
+            std::string::npos);
+  EXPECT_NE(error_of("[server]\nport = 80").find("server.port: unknown key"), std::string::npos);
+  EXPECT_NE(error_of("[server]\nopen = \"yes\"").find("server.open: expected true or false"),
+            std::string::npos);
+  const std::string hash(64, 'b');
+  EXPECT_NE(error_of("[server]\ntokens = [{ sha256 = \"" + hash + "\", tenant = \"\" }]")
+                .find("server.tokens[0].tenant"),
+            std::string::npos);
+}
+
 }  // namespace wq

@@ -1,0 +1,30 @@
+// The watch-driven endpoints: live event streams and long-polls. Both subscribe with
+// Queue::watch; the callback drops the newest snapshot in the connection's SnapshotMailbox and
+// wakes its coroutine, so nothing polls and a slow client only ever skips to the newest state.
+// Each open stream or wait counts against server.max_streams (503 past it).
+//
+// Threading: coroutines on the connection's strand; store calls go to the blocking pool.
+#pragma once
+
+#include "http/routes.hpp"
+
+namespace wq::http {
+
+// GET /v1/jobs/{id}/events?after=SEQ (or the Last-Event-ID header, which wins):
+// `Accept: application/x-ndjson` gives one snapshot JSON per line, anything else SSE
+// (`id: SEQ`, `data: SNAPSHOT`). Sends the newest snapshot with seq > after, then each newer
+// one, and ends after the terminal snapshot. A job that ended at or before `after` answers 204
+// (which also tells an EventSource to stop reconnecting). On shutdown the stream ends with a
+// final `event: shutdown` (NDJSON: {"event":"shutdown", …}); resume with Last-Event-ID.
+boost::asio::awaitable<Written> stream_events(RequestContext& ctx, const Request& req, Stream& stream);
+
+// GET /v1/jobs/{id}/wait?after=SEQ&timeout=SECONDS (default 30, at most 300): 200 with the
+// newest snapshot with seq > after as soon as there is one; 204 No Content when the timeout
+// passes with nothing newer (ask again with the same after). A job that already ended answers
+// 200 with its terminal snapshot at once, so a poller never waits on a finished job.
+boost::asio::awaitable<Written> wait_for_change(RequestContext& ctx, const Request& req, Stream& stream);
+
+// Writes a complete response on `stream` (as_tuple: a write error just ends the connection).
+boost::asio::awaitable<Written> send(Stream& stream, Response res);
+
+}  // namespace wq::http

@@ -1,0 +1,112 @@
+#include "http/job_handlers.hpp"
+
+#include "http/job_spec_json.hpp"
+
+#include <boost/json/array.hpp>
+#include <fmt/format.h>
+
+#include <charconv>
+
+namespace wq::http {
+namespace {
+
+namespace json = boost::json;
+
+constexpr std::size_t kMaxPageSize = 1000;
+
+json::object job_json(Queue& queue, const Job& job, const std::string& tenant) {
+  json::object o = to_json(job);
+  std::int64_t ahead = 0;
+  if (job.state == JobState::queued) {
+    if (auto snap = queue.snapshot(job.id, tenant)) ahead = snap->n_ahead_in_queue;
+  }
+  o["n_ahead_in_queue"] = ahead;
+  return o;
+}
+
+Result<std::size_t> page_size(const Request& req) {
+  auto text = query_param(req, "limit");
+  if (!text) return std::size_t{100};
+  std::size_t n = 0;
+  auto [p, ec] = std::from_chars(text->data(), text->data() + text->size(), n);
+  if (ec != std::errc() || p != text->data() + text->size() || n < 1 || n > kMaxPageSize) {
+    return make_error(Errc::bad_input, fmt::format("limit: expected an integer from 1 to {}, got '{}'",
+                                                   kMaxPageSize, text->substr(0, 40)));
+  }
+  return n;
+}
+
+}  // namespace
+
+Response submit_job(RequestContext& ctx, const Request& req) {
+  auto spec = parse_job_spec(req.body(), ctx.tenant);
+  if (!spec) return problem(req, spec.error());
+  auto submitted = ctx.env.queue.submit(*spec);
+  if (!submitted) return problem(req, submitted.error());
+  Response res = json_response(req, submitted->created ? Status::created : Status::ok,
+                               job_json(ctx.env.queue, submitted->job, ctx.tenant));
+  res.set(bhttp::field::location, "/v1/jobs/" + submitted->job.id);
+  return res;
+}
+
+Response get_job(RequestContext& ctx, const Request& req) {
+  auto job = ctx.env.queue.get(ctx.args[0], ctx.tenant);
+  if (!job) return problem(req, job.error());
+  return json_response(req, Status::ok, job_json(ctx.env.queue, *job, ctx.tenant));
+}
+
+Response list_jobs(RequestContext& ctx, const Request& req) {
+  JobFilter filter;
+  filter.owner = ctx.tenant;
+  if (auto state = query_param(req, "state")) {
+    filter.state = parse_job_state(*state);
+    if (!filter.state) {
+      return problem(req, Status::bad_request,
+                     fmt::format("state: expected queued, running, succeeded, failed or cancelled, got '{}'",
+                                 state->substr(0, 40)));
+    }
+  }
+  if (auto task = query_param(req, "task")) filter.task = std::move(*task);
+  if (auto cursor = query_param(req, "cursor")) filter.cursor = std::move(*cursor);
+  auto limit = page_size(req);
+  if (!limit) return problem(req, limit.error());
+  filter.limit = *limit;
+  auto page = ctx.env.queue.list(filter);
+  if (!page) return problem(req, page.error());
+  json::array jobs;
+  jobs.reserve(page->jobs.size());
+  for (const auto& job : page->jobs) jobs.push_back(to_json(job));
+  json::object body;
+  body["jobs"] = std::move(jobs);
+  body["next_cursor"] = page->next_cursor ? json::value(*page->next_cursor) : json::value(nullptr);
+  return json_response(req, Status::ok, body);
+}
+
+Response search_jobs(RequestContext& ctx, const Request& req) {
+  auto ids = parse_search_ids(req.body());
+  if (!ids) return problem(req, ids.error());
+  json::array found;
+  json::array missing;
+  for (const auto& id : *ids) {
+    auto snap = ctx.env.queue.snapshot(id, ctx.tenant);
+    if (snap) {
+      found.push_back(to_json(*snap));
+    } else if (snap.error().code == Errc::not_found) {
+      missing.push_back(json::value(id));
+    } else {
+      return problem(req, snap.error());
+    }
+  }
+  json::object body;
+  body["jobs"] = std::move(found);
+  body["not_found"] = std::move(missing);
+  return json_response(req, Status::ok, body);
+}
+
+Response cancel_job(RequestContext& ctx, const Request& req) {
+  auto job = ctx.env.queue.cancel(ctx.args[0], ctx.tenant);
+  if (!job) return problem(req, job.error());
+  return json_response(req, Status::ok, job_json(ctx.env.queue, *job, ctx.tenant));
+}
+
+}  // namespace wq::http
