@@ -1,9 +1,10 @@
 #include "http/auth.hpp"
 
-#include "core/json_text.hpp"
+#include <fmt/format.h>
 
 #include <boost/algorithm/string/predicate.hpp>
-#include <fmt/format.h>
+
+#include "core/json_text.hpp"
 
 namespace wq::http {
 namespace {
@@ -36,12 +37,18 @@ std::optional<std::string> decode_base64(std::string_view in) {
   int bits = 0;
   for (char c : in) {
     int v;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == '+') v = 62;
-    else if (c == '/') v = 63;
-    else return std::nullopt;
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == '+')
+      v = 62;
+    else if (c == '/')
+      v = 63;
+    else
+      return std::nullopt;
     acc = (acc << 6) | static_cast<std::uint32_t>(v);
     bits += 6;
     if (bits >= 8) {
@@ -63,10 +70,11 @@ Result<Authenticator> Authenticator::create(const ServerConfig& config) {
                       "or set open = true for local use");
   }
   if (a.open_ && !config.open_public && !is_loopback_listen(config.listen)) {
-    return make_error(Errc::config_invalid,
-                      fmt::format("server.open: open mode serves anyone who can reach {}; listen on "
-                                  "127.0.0.1, configure tokens, or set open_public = true",
-                                  config.listen));
+    return make_error(
+        Errc::config_invalid,
+        fmt::format("server.open: open mode serves anyone who can reach {}; listen on "
+                    "127.0.0.1, configure tokens, or set open_public = true",
+                    config.listen));
   }
   return a;
 }
@@ -85,8 +93,9 @@ std::optional<std::string> Authenticator::tenant(std::string_view authorization)
     auto decoded = decode_base64(credentials);
     if (!decoded) return std::nullopt;
     const auto colon = decoded->find(':');
-    const std::string_view password =
-        colon == std::string::npos ? std::string_view() : std::string_view(*decoded).substr(colon + 1);
+    const std::string_view password = colon == std::string::npos
+                                          ? std::string_view()
+                                          : std::string_view(*decoded).substr(colon + 1);
     if (!password.empty() && password != kOverviewPassword) return std::nullopt;
     token = decoded->substr(0, colon);
   } else {

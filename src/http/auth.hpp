@@ -7,13 +7,13 @@
 // Threading: immutable after create(); safe from any thread.
 #pragma once
 
-#include "wq/config.hpp"
-#include "wq/error.hpp"
-
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+
+#include "wq/config.hpp"
+#include "wq/error.hpp"
 
 namespace wq::http {
 

@@ -1,6 +1,6 @@
 #include "http/event_stream.hpp"
 
-#include "http/blocking_call.hpp"
+#include <fmt/format.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -11,9 +11,9 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/json/serialize.hpp>
-#include <fmt/format.h>
-
 #include <charconv>
+
+#include "http/blocking_call.hpp"
 
 namespace wq::http {
 namespace {
@@ -34,15 +34,17 @@ Result<std::uint64_t> parse_seq(std::string_view text, std::string_view what) {
   std::uint64_t v = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc() || p != text.data() + text.size()) {
-    return make_error(Errc::bad_input, fmt::format("{}: expected a non-negative integer seq, got '{}'",
-                                                   what, text.substr(0, 40)));
+    return make_error(
+        Errc::bad_input,
+        fmt::format("{}: expected a non-negative integer seq, got '{}'", what, text.substr(0, 40)));
   }
   return v;
 }
 
 Result<std::uint64_t> after_of(const Request& req, bool use_last_event_id) {
   if (use_last_event_id) {
-    if (auto it = req.find("Last-Event-ID"); it != req.end()) return parse_seq(it->value(), "Last-Event-ID");
+    if (auto it = req.find("Last-Event-ID"); it != req.end())
+      return parse_seq(it->value(), "Last-Event-ID");
   }
   auto after = query_param(req, "after");
   return after ? parse_seq(*after, "after") : Result<std::uint64_t>(0);
@@ -60,8 +62,9 @@ std::string shutdown_text(Format f) {
 }
 
 asio::awaitable<bool> write_chunk(Stream& stream, const std::string& text) {
-  auto [ec, n] = co_await asio::async_write(stream, boost::beast::http::make_chunk(asio::buffer(text)),
-                                            asio::as_tuple(asio::use_awaitable));
+  auto [ec, n] =
+      co_await asio::async_write(stream, boost::beast::http::make_chunk(asio::buffer(text)),
+                                 asio::as_tuple(asio::use_awaitable));
   co_return !ec;
 }
 
@@ -73,7 +76,8 @@ asio::awaitable<End> pump(SnapshotMailbox& box, Stream& stream, Format format) {
       continue;
     }
     if (box.closed()) {
-      co_return co_await write_chunk(stream, shutdown_text(format)) ? End::closed : End::write_failed;
+      co_return co_await write_chunk(stream, shutdown_text(format)) ? End::closed
+                                                                    : End::write_failed;
     }
     const auto deadline = steady_clock::now() + kHeartbeat;
     co_await box.wait(deadline);
@@ -89,13 +93,16 @@ asio::awaitable<End> pump(SnapshotMailbox& box, Stream& stream, Format format) {
 // a client that sends more (pipelining) is still there, so then it waits until cancelled.
 asio::awaitable<End> watch_hangup(Stream& stream) {
   auto& socket = stream.socket();
-  auto [ec] = co_await socket.async_wait(asio::ip::tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable));
+  auto [ec] = co_await socket.async_wait(asio::ip::tcp::socket::wait_read,
+                                         asio::as_tuple(asio::use_awaitable));
   if (!ec) {
     char c;
     boost::system::error_code peek_ec;
-    const auto n = socket.receive(asio::buffer(&c, 1), asio::ip::tcp::socket::message_peek, peek_ec);
+    const auto n =
+        socket.receive(asio::buffer(&c, 1), asio::ip::tcp::socket::message_peek, peek_ec);
     if (!peek_ec && n > 0) {
-      asio::steady_timer forever(co_await asio::this_coro::executor, steady_clock::time_point::max());
+      asio::steady_timer forever(co_await asio::this_coro::executor,
+                                 steady_clock::time_point::max());
       co_await forever.async_wait(asio::as_tuple(asio::use_awaitable));
     }
   }
@@ -108,14 +115,16 @@ struct Subscribed {
 };
 
 // Reads the job (404 for other tenants) and subscribes the mailbox unless it already ended.
-asio::awaitable<Result<Subscribed>> subscribe(RequestContext& ctx, std::shared_ptr<SnapshotMailbox> box,
+asio::awaitable<Result<Subscribed>> subscribe(RequestContext& ctx,
+                                              std::shared_ptr<SnapshotMailbox> box,
                                               std::uint64_t after) {
   co_return co_await on_pool(ctx.env.blocking, [&ctx, box, after]() -> Result<Subscribed> {
     Queue& queue = ctx.env.queue;
     auto snap = queue.snapshot(ctx.args[0], ctx.tenant);
     if (!snap) return snap.error();
     if (snap->terminal() && snap->seq <= after) return Subscribed{*snap, {}};
-    auto watch = queue.watch(ctx.args[0], after, [box](const Snapshot& s) { box->offer(s); }, ctx.tenant);
+    auto watch = queue.watch(
+        ctx.args[0], after, [box](const Snapshot& s) { box->offer(s); }, ctx.tenant);
     if (!watch) return watch.error();
     return Subscribed{*snap, std::move(*watch)};
   });
@@ -124,17 +133,19 @@ asio::awaitable<Result<Subscribed>> subscribe(RequestContext& ctx, std::shared_p
 Response too_many_streams(RequestContext& ctx, const Request& req) {
   ctx.env.metrics.streams_refused.fetch_add(1, std::memory_order_relaxed);
   if (ctx.env.draining.load()) return problem(req, Status::service_unavailable, kShutdownDetail);
-  return problem(req, Status::service_unavailable,
-                 fmt::format("too many open event streams and waits (server.max_streams = {}); close "
-                             "some or retry later",
-                             ctx.env.streams.max_streams()));
+  return problem(
+      req, Status::service_unavailable,
+      fmt::format("too many open event streams and waits (server.max_streams = {}); close "
+                  "some or retry later",
+                  ctx.env.streams.max_streams()));
 }
 
 }  // namespace
 
 asio::awaitable<Written> send(Stream& stream, Response res) {
   Written w{res.result_int(), res.keep_alive()};
-  auto [ec, n] = co_await boost::beast::http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+  auto [ec, n] =
+      co_await boost::beast::http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
   if (ec) w.keep_alive = false;
   co_return w;
 }
@@ -142,9 +153,10 @@ asio::awaitable<Written> send(Stream& stream, Response res) {
 asio::awaitable<Written> stream_events(RequestContext& ctx, const Request& req, Stream& stream) {
   auto after = after_of(req, true);
   if (!after) co_return co_await send(stream, problem(req, after.error()));
-  const Format format = req[bhttp::field::accept].find("application/x-ndjson") != std::string_view::npos
-                            ? Format::ndjson
-                            : Format::sse;
+  const Format format =
+      req[bhttp::field::accept].find("application/x-ndjson") != std::string_view::npos
+          ? Format::ndjson
+          : Format::sse;
   auto box = std::make_shared<SnapshotMailbox>(stream.get_executor());
   auto slot = ctx.env.streams.open(box);
   if (!slot) co_return co_await send(stream, too_many_streams(ctx, req));
@@ -158,21 +170,24 @@ asio::awaitable<Written> stream_events(RequestContext& ctx, const Request& req, 
 
   bhttp::response<bhttp::empty_body> head{Status::ok, req.version()};
   head.set(bhttp::field::server, "wqd");
-  head.set(bhttp::field::content_type, format == Format::sse ? "text/event-stream" : "application/x-ndjson");
+  head.set(bhttp::field::content_type,
+           format == Format::sse ? "text/event-stream" : "application/x-ndjson");
   head.set(bhttp::field::cache_control, "no-cache");
   head.set("X-Accel-Buffering", "no");
   head.chunked(true);
   head.keep_alive(req.keep_alive());
   bhttp::response_serializer<bhttp::empty_body> serializer{head};
   stream.expires_never();
-  auto [ec, n] = co_await bhttp::async_write_header(stream, serializer, asio::as_tuple(asio::use_awaitable));
+  auto [ec, n] =
+      co_await bhttp::async_write_header(stream, serializer, asio::as_tuple(asio::use_awaitable));
   if (ec) co_return Written{200, false};
 
   auto ended = co_await (pump(*box, stream, format) || watch_hangup(stream));
   const End end = ended.index() == 0 ? std::get<0>(ended) : std::get<1>(ended);
   sub->watch.reset();
   if (end == End::write_failed || end == End::hangup) co_return Written{200, false};
-  auto [last_ec, m] = co_await asio::async_write(stream, bhttp::make_chunk_last(), asio::as_tuple(asio::use_awaitable));
+  auto [last_ec, m] = co_await asio::async_write(stream, bhttp::make_chunk_last(),
+                                                 asio::as_tuple(asio::use_awaitable));
   co_return Written{200, !last_ec && end == End::terminal && req.keep_alive()};
 }
 
@@ -182,10 +197,12 @@ asio::awaitable<Written> wait_for_change(RequestContext& ctx, const Request& req
   std::int64_t seconds = 30;
   if (auto t = query_param(req, "timeout")) {
     auto [p, ec] = std::from_chars(t->data(), t->data() + t->size(), seconds);
-    if (ec != std::errc() || p != t->data() + t->size() || seconds < 0 || seconds > kMaxWaitSeconds) {
-      co_return co_await send(stream, problem(req, Status::bad_request,
-                                              fmt::format("timeout: expected whole seconds from 0 to {}, got '{}'",
-                                                          kMaxWaitSeconds, t->substr(0, 40))));
+    if (ec != std::errc() || p != t->data() + t->size() || seconds < 0 ||
+        seconds > kMaxWaitSeconds) {
+      co_return co_await send(
+          stream, problem(req, Status::bad_request,
+                          fmt::format("timeout: expected whole seconds from 0 to {}, got '{}'",
+                                      kMaxWaitSeconds, t->substr(0, 40))));
     }
   }
   auto box = std::make_shared<SnapshotMailbox>(stream.get_executor());
@@ -203,7 +220,8 @@ asio::awaitable<Written> wait_for_change(RequestContext& ctx, const Request& req
       sub->watch.reset();
       co_return co_await send(stream, json_response(req, Status::ok, to_json(*s)));
     }
-    if (box->closed()) co_return co_await send(stream, problem(req, Status::service_unavailable, kShutdownDetail));
+    if (box->closed())
+      co_return co_await send(stream, problem(req, Status::service_unavailable, kShutdownDetail));
     if (steady_clock::now() >= deadline) break;
     co_await box->wait(deadline);
   }

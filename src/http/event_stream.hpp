@@ -16,13 +16,15 @@ namespace wq::http {
 // one, and ends after the terminal snapshot. A job that ended at or before `after` answers 204
 // (which also tells an EventSource to stop reconnecting). On shutdown the stream ends with a
 // final `event: shutdown` (NDJSON: {"event":"shutdown", …}); resume with Last-Event-ID.
-boost::asio::awaitable<Written> stream_events(RequestContext& ctx, const Request& req, Stream& stream);
+boost::asio::awaitable<Written> stream_events(RequestContext& ctx, const Request& req,
+                                              Stream& stream);
 
 // GET /v1/jobs/{id}/wait?after=SEQ&timeout=SECONDS (default 30, at most 300): 200 with the
 // newest snapshot with seq > after as soon as there is one; 204 No Content when the timeout
 // passes with nothing newer (ask again with the same after). A job that already ended answers
 // 200 with its terminal snapshot at once, so a poller never waits on a finished job.
-boost::asio::awaitable<Written> wait_for_change(RequestContext& ctx, const Request& req, Stream& stream);
+boost::asio::awaitable<Written> wait_for_change(RequestContext& ctx, const Request& req,
+                                                Stream& stream);
 
 // Writes a complete response on `stream` (as_tuple: a write error just ends the connection).
 boost::asio::awaitable<Written> send(Stream& stream, Response res);

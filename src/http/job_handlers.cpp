@@ -1,11 +1,11 @@
 #include "http/job_handlers.hpp"
 
-#include "http/job_spec_json.hpp"
-
-#include <boost/json/array.hpp>
 #include <fmt/format.h>
 
+#include <boost/json/array.hpp>
 #include <charconv>
+
+#include "http/job_spec_json.hpp"
 
 namespace wq::http {
 namespace {
@@ -30,8 +30,9 @@ Result<std::size_t> page_size(const Request& req) {
   std::size_t n = 0;
   auto [p, ec] = std::from_chars(text->data(), text->data() + text->size(), n);
   if (ec != std::errc() || p != text->data() + text->size() || n < 1 || n > kMaxPageSize) {
-    return make_error(Errc::bad_input, fmt::format("limit: expected an integer from 1 to {}, got '{}'",
-                                                   kMaxPageSize, text->substr(0, 40)));
+    return make_error(Errc::bad_input,
+                      fmt::format("limit: expected an integer from 1 to {}, got '{}'", kMaxPageSize,
+                                  text->substr(0, 40)));
   }
   return n;
 }
@@ -61,9 +62,10 @@ Response list_jobs(RequestContext& ctx, const Request& req) {
   if (auto state = query_param(req, "state")) {
     filter.state = parse_job_state(*state);
     if (!filter.state) {
-      return problem(req, Status::bad_request,
-                     fmt::format("state: expected queued, running, succeeded, failed or cancelled, got '{}'",
-                                 state->substr(0, 40)));
+      return problem(
+          req, Status::bad_request,
+          fmt::format("state: expected queued, running, succeeded, failed or cancelled, got '{}'",
+                      state->substr(0, 40)));
     }
   }
   if (auto task = query_param(req, "task")) filter.task = std::move(*task);

@@ -1,12 +1,12 @@
 #include "http/job_spec_json.hpp"
 
-#include "wq/config.hpp"
+#include <fmt/format.h>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <fmt/format.h>
-
 #include <cmath>
+
+#include "wq/config.hpp"
 
 namespace wq::http {
 namespace {
@@ -20,18 +20,23 @@ std::string shown(const json::value& v) {
 }
 
 Error field_error(std::string_view field, std::string_view expected, const json::value& got) {
-  return make_error(Errc::bad_input, fmt::format("{}: expected {}, got {}", field, expected, shown(got)));
+  return make_error(Errc::bad_input,
+                    fmt::format("{}: expected {}, got {}", field, expected, shown(got)));
 }
 
 Result<json::object> parse_object(std::string_view body, std::string_view example) {
   if (body.empty()) {
-    return make_error(Errc::bad_input, fmt::format("the request body is empty; send a JSON object like {}", example));
+    return make_error(
+        Errc::bad_input,
+        fmt::format("the request body is empty; send a JSON object like {}", example));
   }
   boost::system::error_code ec;
   json::value v = json::parse(body, ec);
   if (ec) {
-    return make_error(Errc::bad_input, fmt::format("the request body is not valid JSON ({}); send a JSON "
-                                                   "object like {}", ec.message(), example));
+    return make_error(Errc::bad_input,
+                      fmt::format("the request body is not valid JSON ({}); send a JSON "
+                                  "object like {}",
+                                  ec.message(), example));
   }
   if (!v.is_object()) return field_error("body", fmt::format("a JSON object like {}", example), v);
   return std::move(v.as_object());
@@ -44,8 +49,9 @@ Result<void> check_fields(const json::object& o, std::initializer_list<std::stri
     if (!found) {
       std::string list;
       for (auto k : known) list += fmt::format("{}{}", list.empty() ? "" : ", ", k);
-      return make_error(Errc::bad_input, fmt::format("unknown field '{}'; expected one of: {}",
-                                                     std::string_view(kv.key()).substr(0, 100), list));
+      return make_error(Errc::bad_input,
+                        fmt::format("unknown field '{}'; expected one of: {}",
+                                    std::string_view(kv.key()).substr(0, 100), list));
     }
   }
   return {};
@@ -65,8 +71,10 @@ Result<std::optional<std::int64_t>> int_field(const json::object& o, std::string
   const json::value& v = it->value();
   std::optional<std::int64_t> i;
   if (v.is_int64()) i = v.as_int64();
-  if (v.is_uint64() && v.as_uint64() <= static_cast<std::uint64_t>(max)) i = static_cast<std::int64_t>(v.as_uint64());
-  if (!i || *i < min || *i > max) return field_error(name, fmt::format("an integer from {} to {}", min, max), v);
+  if (v.is_uint64() && v.as_uint64() <= static_cast<std::uint64_t>(max))
+    i = static_cast<std::int64_t>(v.as_uint64());
+  if (!i || *i < min || *i > max)
+    return field_error(name, fmt::format("an integer from {} to {}", min, max), v);
   return i;
 }
 
@@ -77,12 +85,15 @@ Result<std::optional<Millis>> timeout_field(const json::object& o) {
   std::optional<Millis> d;
   if (v.is_number()) {
     const double s = v.to_number<double>();
-    if (std::isfinite(s) && s > 0 && s < 1e9) d = Millis(static_cast<std::int64_t>(std::llround(s * 1000)));
+    if (std::isfinite(s) && s > 0 && s < 1e9)
+      d = Millis(static_cast<std::int64_t>(std::llround(s * 1000)));
   } else if (v.is_string()) {
     d = parse_duration(v.as_string());
     if (d && d->count() <= 0) d.reset();
   }
-  if (!d) return field_error("timeout", "a positive number of seconds or a duration like \"90s\" or \"2h\"", v);
+  if (!d)
+    return field_error("timeout",
+                       "a positive number of seconds or a duration like \"90s\" or \"2h\"", v);
   return d;
 }
 
@@ -103,11 +114,13 @@ Result<JobSpec> parse_job_spec(std::string_view body, std::string owner) {
   auto task = string_field(o, "task");
   if (!task) return task.error();
   if (!*task || (*task)->empty()) {
-    return make_error(Errc::bad_input, fmt::format("task: missing; name the task to run, e.g. {}", kExample));
+    return make_error(Errc::bad_input,
+                      fmt::format("task: missing; name the task to run, e.g. {}", kExample));
   }
   spec.task = std::move(**task);
   if (auto it = o.find("params"); it != o.end() && !it->value().is_null()) {
-    if (!it->value().is_object()) return field_error("params", "an object like {\"n\": 10}", it->value());
+    if (!it->value().is_object())
+      return field_error("params", "an object like {\"n\": 10}", it->value());
     spec.params = it->value().as_object();
   }
   auto key = string_field(o, "key");
@@ -141,11 +154,13 @@ Result<std::vector<std::string>> parse_search_ids(std::string_view body) {
   if (!parsed) return parsed.error();
   if (auto ok = check_fields(*parsed, {"ids"}); !ok) return ok.error();
   auto it = parsed->find("ids");
-  if (it == parsed->end()) return make_error(Errc::bad_input, fmt::format("ids: missing; send {}", kExample));
+  if (it == parsed->end())
+    return make_error(Errc::bad_input, fmt::format("ids: missing; send {}", kExample));
   if (!it->value().is_array()) return field_error("ids", "an array of job ids", it->value());
   const json::array& arr = it->value().as_array();
   if (arr.empty() || arr.size() > kMaxSearchIds) {
-    return make_error(Errc::bad_input, fmt::format("ids: expected 1 to {} ids, got {}", kMaxSearchIds, arr.size()));
+    return make_error(Errc::bad_input,
+                      fmt::format("ids: expected 1 to {} ids, got {}", kMaxSearchIds, arr.size()));
   }
   std::vector<std::string> ids;
   ids.reserve(arr.size());

@@ -4,12 +4,12 @@
 // Pure functions; thread-safe.
 #pragma once
 
-#include "wq/error.hpp"
-#include "wq/job.hpp"
-
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "wq/error.hpp"
+#include "wq/job.hpp"
 
 namespace wq::http {
 

@@ -11,7 +11,8 @@ void family(std::string& out, std::string_view name, std::string_view type, std:
 
 template <class V>
 void sample(std::string& out, std::string_view name, V value, std::string_view labels = {}) {
-  out += labels.empty() ? fmt::format("{} {}\n", name, value) : fmt::format("{}{{{}}} {}\n", name, labels, value);
+  out += labels.empty() ? fmt::format("{} {}\n", name, value)
+                        : fmt::format("{}{{{}}} {}\n", name, labels, value);
 }
 
 }  // namespace
@@ -37,7 +38,8 @@ std::string render_metrics(const QueueStats& q, const HttpMetrics& h, std::size_
   sample(out, "wq_watchers", q.watchers);
   family(out, "wq_http_responses_total", "counter", "HTTP responses by status class.");
   for (int cls = 1; cls <= 5; ++cls) {
-    sample(out, "wq_http_responses_total", h.responses[cls].load(), fmt::format("code=\"{}xx\"", cls));
+    sample(out, "wq_http_responses_total", h.responses[cls].load(),
+           fmt::format("code=\"{}xx\"", cls));
   }
   family(out, "wq_http_connections_open", "gauge", "Open client connections.");
   sample(out, "wq_http_connections_open", h.open_connections.load());

@@ -4,11 +4,11 @@
 // Threading: every member is atomic; safe from any thread.
 #pragma once
 
-#include "wq/queue.hpp"
-
 #include <atomic>
 #include <cstdint>
 #include <string>
+
+#include "wq/queue.hpp"
 
 namespace wq::http {
 

@@ -3,7 +3,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
 #include <vector>
 
 namespace wq::http {
@@ -53,7 +52,8 @@ asio::awaitable<void> SnapshotMailbox::wait(std::chrono::steady_clock::time_poin
   co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
-std::unique_ptr<StreamRegistry::Slot> StreamRegistry::open(std::shared_ptr<SnapshotMailbox> mailbox) {
+std::unique_ptr<StreamRegistry::Slot> StreamRegistry::open(
+    std::shared_ptr<SnapshotMailbox> mailbox) {
   std::lock_guard lock(mutex_);
   if (closed_ || open_.size() >= max_) return nullptr;
   open_.emplace(mailbox.get(), mailbox);

@@ -10,19 +10,18 @@
 // StreamRegistry threading: every method is safe from any thread.
 #pragma once
 
-#include "wq/job.hpp"
-
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
-
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
+
+#include "wq/job.hpp"
 
 namespace wq::http {
 
@@ -74,7 +73,7 @@ class StreamRegistry {
   std::atomic<std::size_t> count_{0};
   std::mutex mutex_;
   std::unordered_map<SnapshotMailbox*, std::weak_ptr<SnapshotMailbox>> open_;  // guarded by mutex_
-  bool closed_ = false;                               // guarded by mutex_
+  bool closed_ = false;                                                        // guarded by mutex_
 };
 
 class StreamRegistry::Slot {

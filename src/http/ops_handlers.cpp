@@ -19,7 +19,8 @@ Response list_tasks(RequestContext& ctx, const Request& req) {
     t["name"] = name;
     t["params"] = std::move(params);
     t["concurrency"] = task.concurrency;
-    t["timeout"] = task.timeout ? json::value(task.timeout->count() / 1000.0) : json::value(nullptr);
+    t["timeout"] =
+        task.timeout ? json::value(task.timeout->count() / 1000.0) : json::value(nullptr);
     t["max_attempts"] = task.max_attempts;
     tasks.push_back(std::move(t));
   }
@@ -32,15 +33,16 @@ Response healthz(RequestContext&, const Request& req) {
 
 Response readyz(RequestContext& ctx, const Request& req) {
   if (ctx.env.draining.load()) {
-    return problem(req, Status::service_unavailable, "the server is shutting down; send work to another node");
+    return problem(req, Status::service_unavailable,
+                   "the server is shutting down; send work to another node");
   }
   return json_response(req, Status::ok, json::object{{"status", "ready"}});
 }
 
 Response metrics(RequestContext& ctx, const Request& req) {
   return text_response(req, Status::ok,
-                       render_metrics(ctx.env.queue.stats(), ctx.env.metrics, ctx.env.streams.open_count(),
-                                      ctx.env.streams.max_streams()),
+                       render_metrics(ctx.env.queue.stats(), ctx.env.metrics,
+                                      ctx.env.streams.open_count(), ctx.env.streams.max_streams()),
                        "text/plain; version=0.0.4; charset=utf-8");
 }
 

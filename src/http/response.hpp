@@ -2,14 +2,13 @@
 // whose `detail` tells the client what to fix. Pure functions; no threading concerns.
 #pragma once
 
-#include "wq/error.hpp"
-
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/json/value.hpp>
-
 #include <string>
 #include <string_view>
+
+#include "wq/error.hpp"
 
 namespace wq::http {
 

@@ -9,6 +9,7 @@
 
 namespace wq::http {
 
-boost::asio::awaitable<Written> download_result(RequestContext& ctx, const Request& req, Stream& stream);
+boost::asio::awaitable<Written> download_result(RequestContext& ctx, const Request& req,
+                                                Stream& stream);
 
 }  // namespace wq::http

@@ -1,14 +1,15 @@
 #include "http/routes.hpp"
 
+#include <fmt/format.h>
+
+#include <boost/url/parse.hpp>
+#include <boost/url/pct_string_view.hpp>
+
 #include "core/log.hpp"
 #include "http/event_stream.hpp"
 #include "http/job_handlers.hpp"
 #include "http/ops_handlers.hpp"
 #include "http/result_download.hpp"
-
-#include <boost/url/parse.hpp>
-#include <boost/url/pct_string_view.hpp>
-#include <fmt/format.h>
 
 namespace wq::http {
 namespace {
@@ -61,11 +62,12 @@ std::optional<std::vector<std::string>> match(std::string_view pattern, std::str
 }
 
 Response unauthorized(const Request& req, bool had_header) {
-  Response res = problem(req, Status::unauthorized,
-                         had_header ? "the token in the Authorization header is not valid; check it "
-                                      "or ask for a new one"
-                                    : "this server needs a token: send 'Authorization: Bearer TOKEN' "
-                                      "(or Basic with TOKEN:x-api-token)");
+  Response res =
+      problem(req, Status::unauthorized,
+              had_header ? "the token in the Authorization header is not valid; check it "
+                           "or ask for a new one"
+                         : "this server needs a token: send 'Authorization: Bearer TOKEN' "
+                           "(or Basic with TOKEN:x-api-token)");
   res.set(bhttp::field::www_authenticate, "Bearer realm=\"wqd\"");
   return res;
 }
@@ -99,9 +101,10 @@ std::variant<Response, StreamCall> handle_request(ServerEnv& env, const Request&
     allow += fmt::format("{}{}", allow.empty() ? "" : ", ", bhttp::to_string(r.method));
   }
   if (!found && allow.empty()) {
-    return problem(req, Status::not_found, fmt::format("no such endpoint: {} {}; see GET /v1/tasks "
-                                                       "and the README for the API", req.method_string(),
-                                                       path.substr(0, 200)));
+    return problem(req, Status::not_found,
+                   fmt::format("no such endpoint: {} {}; see GET /v1/tasks "
+                               "and the README for the API",
+                               req.method_string(), path.substr(0, 200)));
   }
   if (!found) {
     Response res = problem(req, Status::method_not_allowed,

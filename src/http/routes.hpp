@@ -7,21 +7,20 @@
 // run on blocking-pool threads; stream handlers on their connection's strand.
 #pragma once
 
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
 #include "http/auth.hpp"
 #include "http/metrics.hpp"
 #include "http/open_streams.hpp"
 #include "http/response.hpp"
 #include "wq/queue.hpp"
-
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/thread_pool.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-
-#include <atomic>
-#include <span>
-#include <string>
-#include <variant>
-#include <vector>
 
 namespace wq::http {
 

@@ -1,16 +1,16 @@
 #include "http/server.hpp"
 
-#include "core/log.hpp"
+#include <fmt/format.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <fmt/format.h>
-
 #include <charconv>
 #include <csignal>
+
+#include "core/log.hpp"
 
 namespace wq::http {
 namespace {
@@ -37,15 +37,18 @@ void log_exception(std::exception_ptr e, std::string_view what) {
 Result<tcp::endpoint> parse_listen(std::string_view listen) {
   const auto colon = listen.rfind(':');
   auto bad = [&](std::string_view why) {
-    return make_error(Errc::config_invalid, fmt::format("listen address '{}': {}; expected HOST:PORT like "
-                                                        "127.0.0.1:8080 or [::1]:8080", listen, why));
+    return make_error(Errc::config_invalid,
+                      fmt::format("listen address '{}': {}; expected HOST:PORT like "
+                                  "127.0.0.1:8080 or [::1]:8080",
+                                  listen, why));
   };
   if (colon == std::string_view::npos) return bad("no port");
   std::string_view host = listen.substr(0, colon);
   const std::string_view port_text = listen.substr(colon + 1);
   unsigned port = 0;
   auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (ec != std::errc() || p != port_text.data() + port_text.size() || port > 65535) return bad("bad port");
+  if (ec != std::errc() || p != port_text.data() + port_text.size() || port > 65535)
+    return bad("bad port");
   if (host.starts_with('[') && host.ends_with(']')) host = host.substr(1, host.size() - 2);
   if (host == "localhost") host = "127.0.0.1";
   boost::system::error_code aec;
@@ -78,14 +81,16 @@ Result<tcp::endpoint> Server::listen() {
   if (!ec) acceptor_.bind(*endpoint, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    return make_error(Errc::config_invalid, fmt::format("cannot listen on {}: {}", config_.listen, ec.message()));
+    return make_error(Errc::config_invalid,
+                      fmt::format("cannot listen on {}: {}", config_.listen, ec.message()));
   }
   return acceptor_.local_endpoint();
 }
 
 asio::awaitable<void> Server::accept_loop() {
   while (acceptor_.is_open()) {
-    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), asio::as_tuple(asio::use_awaitable));
+    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_),
+                                                        asio::as_tuple(asio::use_awaitable));
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) break;
     if (ec) {
       // Out of descriptors and the like: back off instead of spinning on the error.

@@ -7,22 +7,21 @@
 // complete. shutdown() is safe from any thread; SIGINT and SIGTERM call it.
 #pragma once
 
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <optional>
+#include <thread>
+
 #include "http/auth.hpp"
 #include "http/metrics.hpp"
 #include "http/open_streams.hpp"
 #include "http/routes.hpp"
 #include "http/session.hpp"
 #include "wq/queue.hpp"
-
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/thread_pool.hpp>
-
-#include <atomic>
-#include <optional>
-#include <thread>
 
 namespace wq::http {
 

@@ -1,9 +1,9 @@
 #include "http/session.hpp"
 
-#include "core/log.hpp"
-#include "http/blocking_call.hpp"
-#include "http/event_stream.hpp"
+#include <fmt/format.h>
 
+#include <array>
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -13,12 +13,12 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <fmt/format.h>
-
-#include <array>
-#include <atomic>
 #include <chrono>
 #include <random>
+
+#include "core/log.hpp"
+#include "http/blocking_call.hpp"
+#include "http/event_stream.hpp"
 
 namespace wq::http {
 namespace {
@@ -42,8 +42,9 @@ std::string request_id_of(const Request& req) {
 
 // Errors after which the client is simply gone or silent: close without answering.
 bool is_disconnect(const beast::error_code& ec) {
-  return ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == asio::error::operation_aborted ||
-         ec == beast::error::timeout || ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+  return ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+         ec == asio::error::operation_aborted || ec == beast::error::timeout ||
+         ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
          ec == bhttp::error::partial_message;
 }
 
@@ -52,23 +53,26 @@ Response unreadable(const beast::error_code& ec, std::uint64_t max_body) {
   Request req{bhttp::verb::get, "/", 11};
   req.keep_alive(false);
   if (ec == bhttp::error::body_limit) {
-    return problem(req, Status::payload_too_large,
-                   fmt::format("the request body is over the limit of {} bytes (server.max_body); send "
-                               "less, e.g. large inputs as a reference the task fetches",
-                               max_body));
+    return problem(
+        req, Status::payload_too_large,
+        fmt::format("the request body is over the limit of {} bytes (server.max_body); send "
+                    "less, e.g. large inputs as a reference the task fetches",
+                    max_body));
   }
   if (ec == bhttp::error::header_limit) {
     return problem(req, Status::request_header_fields_too_large,
                    fmt::format("the request headers are over the limit of {} bytes; send fewer or "
-                               "shorter headers", kHeaderLimit));
+                               "shorter headers",
+                               kHeaderLimit));
   }
-  return problem(req, Status::bad_request, fmt::format("malformed HTTP request ({}); send HTTP/1.1",
-                                                       ec.message()));
+  return problem(req, Status::bad_request,
+                 fmt::format("malformed HTTP request ({}); send HTTP/1.1", ec.message()));
 }
 
 // Reads one request; nullopt with `reply` set when it must be refused, nullopt alone when the
 // client left.
-asio::awaitable<std::optional<Request>> read_request(ServerEnv& env, Stream& stream, beast::flat_buffer& buffer,
+asio::awaitable<std::optional<Request>> read_request(ServerEnv& env, Stream& stream,
+                                                     beast::flat_buffer& buffer,
                                                      ConnectionRegistry::Handle& handle,
                                                      std::optional<Response>& reply) {
   bhttp::request_parser<bhttp::string_body> parser;
@@ -76,14 +80,19 @@ asio::awaitable<std::optional<Request>> read_request(ServerEnv& env, Stream& str
   parser.body_limit(env.config.max_body);
   stream.expires_after(env.config.idle_timeout);
   handle.idle = true;
-  auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+  auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser,
+                                                   asio::as_tuple(asio::use_awaitable));
   handle.idle = false;
-  if (!ec && parser.content_length() && *parser.content_length() > env.config.max_body) ec = bhttp::error::body_limit;
+  if (!ec && parser.content_length() && *parser.content_length() > env.config.max_body)
+    ec = bhttp::error::body_limit;
   if (!ec && beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    std::tie(ec, n) = co_await asio::async_write(stream, asio::buffer(kContinue), asio::as_tuple(asio::use_awaitable));
+    std::tie(ec, n) = co_await asio::async_write(stream, asio::buffer(kContinue),
+                                                 asio::as_tuple(asio::use_awaitable));
   }
-  if (!ec) std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+  if (!ec)
+    std::tie(ec, n) =
+        co_await bhttp::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
   if (ec) {
     if (!is_disconnect(ec)) reply = unreadable(ec, env.config.max_body);
     co_return std::nullopt;
@@ -100,7 +109,8 @@ asio::awaitable<void> linger(Stream& stream) {
   stream.expires_after(std::chrono::seconds(5));
   std::array<char, 16384> scratch;
   for (std::size_t total = 0; total < (std::size_t{64} << 20);) {
-    auto [read_ec, n] = co_await stream.async_read_some(asio::buffer(scratch), asio::as_tuple(asio::use_awaitable));
+    auto [read_ec, n] =
+        co_await stream.async_read_some(asio::buffer(scratch), asio::as_tuple(asio::use_awaitable));
     if (read_ec) break;
     total += n;
   }
@@ -108,9 +118,13 @@ asio::awaitable<void> linger(Stream& stream) {
 
 void log_request(const Request& req, const std::string& rid, unsigned status,
                  std::chrono::steady_clock::time_point start) {
-  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
-  log::info("request", {{"rid", rid}, {"method", req.method_string()}, {"path", path_of(req)},
-                        {"status", status}, {"ms", static_cast<double>(us.count()) / 1000.0}});
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - start);
+  log::info("request", {{"rid", rid},
+                        {"method", req.method_string()},
+                        {"path", path_of(req)},
+                        {"status", status},
+                        {"ms", static_cast<double>(us.count()) / 1000.0}});
 }
 
 }  // namespace
@@ -166,7 +180,8 @@ asio::awaitable<void> run_session(ServerEnv& env, ConnectionRegistry& connection
     }
     const auto start = std::chrono::steady_clock::now();
     const std::string rid = request_id_of(*req);
-    auto outcome = co_await on_pool(env.blocking, [&env, &req] { return handle_request(env, *req); });
+    auto outcome =
+        co_await on_pool(env.blocking, [&env, &req] { return handle_request(env, *req); });
     Written written;
     if (auto* res = std::get_if<Response>(&outcome)) {
       res->set("X-Request-Id", rid);

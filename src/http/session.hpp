@@ -6,14 +6,13 @@
 // Threading: each session runs on its own strand. ConnectionRegistry is safe from any thread.
 #pragma once
 
-#include "http/routes.hpp"
-
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-
 #include <memory>
 #include <mutex>
 #include <unordered_set>
+
+#include "http/routes.hpp"
 
 namespace wq::http {
 
@@ -39,6 +38,7 @@ class ConnectionRegistry {
 };
 
 // Serves `stream` until the client leaves, an error, an idle timeout or draining.
-boost::asio::awaitable<void> run_session(ServerEnv& env, ConnectionRegistry& connections, Stream stream);
+boost::asio::awaitable<void> run_session(ServerEnv& env, ConnectionRegistry& connections,
+                                         Stream stream);
 
 }  // namespace wq::http

@@ -1,11 +1,11 @@
 // GET /v1/jobs/{id}/status.html (declared in job_handlers.hpp): a page a person can keep open.
 // It refreshes itself while the job is unfinished; its ETag is a hash of the page, so an
 // unchanged job answers 304 to If-None-Match however often it is polled.
-#include "http/job_handlers.hpp"
-
 #include <fmt/format.h>
 
 #include <functional>
+
+#include "http/job_handlers.hpp"
 
 namespace wq::http {
 namespace {
@@ -15,12 +15,23 @@ std::string escape_html(std::string_view s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -29,20 +40,25 @@ std::string escape_html(std::string_view s) {
 std::string describe(const Snapshot& s) {
   switch (s.state) {
     case JobState::queued:
-      return fmt::format("queued, {} job{} ahead", s.n_ahead_in_queue, s.n_ahead_in_queue == 1 ? "" : "s");
-    case JobState::running: return s.message.value_or("running");
-    case JobState::succeeded: return "succeeded";
-    default: return fmt::format("{}: {}", to_string(s.state), s.error.value_or(""));
+      return fmt::format("queued, {} job{} ahead", s.n_ahead_in_queue,
+                         s.n_ahead_in_queue == 1 ? "" : "s");
+    case JobState::running:
+      return s.message.value_or("running");
+    case JobState::succeeded:
+      return "succeeded";
+    default:
+      return fmt::format("{}: {}", to_string(s.state), s.error.value_or(""));
   }
 }
 
 std::string render(const Job& job, const Snapshot& s) {
   const std::string id = escape_html(job.id);
   const std::string refresh = s.terminal() ? "" : "<meta http-equiv=\"refresh\" content=\"2\">\n";
-  const std::string result = job.state == JobState::succeeded && job.result_size
-                                 ? fmt::format("<p><a href=\"/v1/jobs/{}/result\">result</a> ({} bytes)</p>\n",
-                                               id, *job.result_size)
-                                 : "";
+  const std::string result =
+      job.state == JobState::succeeded && job.result_size
+          ? fmt::format("<p><a href=\"/v1/jobs/{}/result\">result</a> ({} bytes)</p>\n", id,
+                        *job.result_size)
+          : "";
   return fmt::format(
       "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n{}"
       "<title>{} · {}</title>\n"

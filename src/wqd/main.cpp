@@ -5,16 +5,16 @@
 // Without --config it serves the example task `count` (examples/tasks/count.sh, found via
 // WQ_EXAMPLES_DIR or the source tree) on 127.0.0.1:8080 in open mode with ./wq-data. Exit codes:
 // 0 after a clean shutdown (SIGINT/SIGTERM), 1 when it cannot start, 2 on a usage error.
-#include "core/log.hpp"
-#include "http/auth.hpp"
-#include "http/server.hpp"
-#include "wq/queue.hpp"
-
 #include <fmt/format.h>
 
 #include <cstdlib>
 #include <iostream>
 #include <string_view>
+
+#include "core/log.hpp"
+#include "http/auth.hpp"
+#include "http/server.hpp"
+#include "wq/queue.hpp"
 
 namespace {
 
@@ -36,8 +36,9 @@ std::optional<Options> parse_args(int argc, char** argv) {
     std::string_view name;
     std::optional<std::string> Options::*field;
   };
-  static constexpr Flag kFlags[] = {
-      {"--config", &Options::config}, {"--listen", &Options::listen}, {"--data-dir", &Options::data_dir}};
+  static constexpr Flag kFlags[] = {{"--config", &Options::config},
+                                    {"--listen", &Options::listen},
+                                    {"--data-dir", &Options::data_dir}};
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     const Flag* flag = nullptr;
@@ -46,14 +47,18 @@ std::optional<Options> parse_args(int argc, char** argv) {
       if (arg == f.name && i + 1 < argc) {
         flag = &f;
         value = argv[++i];
-      } else if (arg.starts_with(f.name) && arg.size() > f.name.size() && arg[f.name.size()] == '=') {
+      } else if (arg.starts_with(f.name) && arg.size() > f.name.size() &&
+                 arg[f.name.size()] == '=') {
         flag = &f;
         value = std::string(arg.substr(f.name.size() + 1));
       }
       if (flag) break;
     }
     if (!flag) {
-      std::cerr << (arg == "--help" || arg == "-h" ? "" : fmt::format("wqd: unknown argument '{}'\n", arg)) << kUsage;
+      std::cerr << (arg == "--help" || arg == "-h"
+                        ? ""
+                        : fmt::format("wqd: unknown argument '{}'\n", arg))
+                << kUsage;
       if (arg == "--help" || arg == "-h") std::exit(0);
       return std::nullopt;
     }
@@ -69,8 +74,10 @@ wq::Config example_config() {
   config.data_dir = "wq-data";
   wq::TaskConfig count;
   count.name = "count";
-  count.command = {(examples / "tasks" / "count.sh").string(), "{param.n}", "{param.delay}", "{output}"};
-  count.params = {wq::ParamSpec{"n"}, wq::ParamSpec{"delay", false, false, boost::json::value(0.1)}};
+  count.command = {(examples / "tasks" / "count.sh").string(), "{param.n}", "{param.delay}",
+                   "{output}"};
+  count.params = {wq::ParamSpec{"n"},
+                  wq::ParamSpec{"delay", false, false, boost::json::value(0.1)}};
   config.tasks.emplace("count", count);
   config.server.open = true;
   return config;
@@ -108,9 +115,10 @@ int main(int argc, char** argv) {
       wq::log::error("cannot start: cannot listen", {{"detail", endpoint.error().detail}});
       return 1;
     }
-    const std::string address = endpoint->address().is_v6()
-                                    ? fmt::format("[{}]:{}", endpoint->address().to_string(), endpoint->port())
-                                    : fmt::format("{}:{}", endpoint->address().to_string(), endpoint->port());
+    const std::string address =
+        endpoint->address().is_v6()
+            ? fmt::format("[{}]:{}", endpoint->address().to_string(), endpoint->port())
+            : fmt::format("{}:{}", endpoint->address().to_string(), endpoint->port());
     wq::log::info("listening", {{"address", address},
                                 {"data_dir", config.data_dir.string()},
                                 {"tasks", config.tasks.size()},

@@ -1,12 +1,12 @@
 // Tokens and tenants over HTTP: Bearer and the Overview Basic form, 401s, tenant isolation,
 // tokens kept out of the logs, and the start-up rules for open mode.
-#include "integration/http_client.hpp"
-#include "integration/wqd_process.hpp"
-
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
-#include <fmt/format.h>
+
+#include "integration/http_client.hpp"
+#include "integration/wqd_process.hpp"
 
 namespace wq::test {
 namespace {
@@ -15,7 +15,8 @@ const std::string kTokenA = "token-for-acme-3f9a";
 const std::string kTokenB = "token-for-globex-77c1";
 
 std::string basic(const std::string& user_pass) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   for (size_t i = 0; i < user_pass.size(); i += 3) {
     std::uint32_t n = static_cast<unsigned char>(user_pass[i]) << 16;
@@ -71,7 +72,8 @@ TEST_F(Auth, TheOverviewBasicFormAuthenticatesLikeBearer) {
 
 TEST_F(Auth, ATenantSeesOnlyItsOwnJobs) {
   HttpClient c(server_->port());
-  Reply mine = c.post("/v1/jobs", R"({"task":"hold","params":{"ms":600000},"key":"tenant-test"})", as(kTokenA));
+  Reply mine = c.post("/v1/jobs", R"({"task":"hold","params":{"ms":600000},"key":"tenant-test"})",
+                      as(kTokenA));
   ASSERT_EQ(mine.status, 201u) << mine.body;
   const std::string id(mine.json().at("id").as_string());
   const std::string path = "/v1/jobs/" + id;
@@ -90,12 +92,14 @@ TEST_F(Auth, ATenantSeesOnlyItsOwnJobs) {
     EXPECT_NE(j.at("id").as_string(), id);
   }
   // The same work from another tenant is another job: keys are per tenant.
-  Reply theirs = c.post("/v1/jobs", R"({"task":"hold","params":{"ms":600000},"key":"tenant-test"})", as(kTokenB));
+  Reply theirs = c.post("/v1/jobs", R"({"task":"hold","params":{"ms":600000},"key":"tenant-test"})",
+                        as(kTokenB));
   EXPECT_EQ(theirs.status, 201u);
   EXPECT_NE(theirs.json().at("id").as_string(), id);
 
   EXPECT_EQ(c.post(path + "/cancel", "", as(kTokenA)).status, 200u);
-  c.post("/v1/jobs/" + std::string(theirs.json().at("id").as_string()) + "/cancel", "", as(kTokenB));
+  c.post("/v1/jobs/" + std::string(theirs.json().at("id").as_string()) + "/cancel", "",
+         as(kTokenB));
 }
 
 TEST_F(Auth, TokensNeverAppearInTheLogs) {
@@ -103,7 +107,8 @@ TEST_F(Auth, TokensNeverAppearInTheLogs) {
   c.get("/v1/tasks", as(kTokenA));
   c.get("/v1/tasks", as("a-wrong-token-value"));
   c.get("/healthz");
-  server_->wait_for_log([](const std::string& l) { return l.find("/healthz") != std::string::npos; });
+  server_->wait_for_log(
+      [](const std::string& l) { return l.find("/healthz") != std::string::npos; });
   for (const auto& line : server_->log_lines()) {
     EXPECT_EQ(line.find(kTokenA), std::string::npos) << line;
     EXPECT_EQ(line.find("a-wrong-token-value"), std::string::npos) << line;

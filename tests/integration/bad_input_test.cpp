@@ -1,17 +1,15 @@
 // Bad input of every kind is answered with the right status and a problem+json detail, and
 // the server stays healthy afterwards.
-#include "integration/http_client.hpp"
-#include "integration/wqd_process.hpp"
-
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include <boost/json.hpp>
-#include <fmt/format.h>
-
 #include <boost/asio/write.hpp>
-
+#include <boost/json.hpp>
 #include <chrono>
 #include <future>
+
+#include "integration/http_client.hpp"
+#include "integration/wqd_process.hpp"
 
 namespace wq::test {
 namespace {
@@ -26,8 +24,9 @@ std::int64_t a_day_from_now() {
 class BadInput : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    server_ = new WqdProcess("max_queued = 2\n[server]\nopen = true\nmax_body = \"8KiB\"\nmax_streams = 2\n" +
-                             test_tasks_toml());
+    server_ = new WqdProcess(
+        "max_queued = 2\n[server]\nopen = true\nmax_body = \"8KiB\"\nmax_streams = 2\n" +
+        test_tasks_toml());
     ASSERT_NE(server_->port(), 0) << "wqd did not start";
   }
   static void TearDownTestSuite() {
@@ -60,8 +59,10 @@ TEST_F(BadInput, SubmitBodiesThatAreWrongAre400NamingTheField) {
       {R"({"task":5})", "task: expected a string"},
       {R"({"task":"count","params":[1]})", "params: expected an object"},
       {R"({"task":"count","params":{"n":1},"priority":"high"})", "priority: expected an integer"},
-      {R"({"task":"count","params":{"n":1},"max_attempts":0})", "max_attempts: expected an integer from 1"},
-      {R"({"task":"count","params":{"n":1},"timeout":"soon"})", "timeout: expected a positive number"},
+      {R"({"task":"count","params":{"n":1},"max_attempts":0})",
+       "max_attempts: expected an integer from 1"},
+      {R"({"task":"count","params":{"n":1},"timeout":"soon"})",
+       "timeout: expected a positive number"},
       {R"({"task":"count","params":{"n":1},"force":"yes"})", "force: expected true or false"},
       {R"({"task":"count","params":{"n":1},"prio":1})", "unknown field 'prio'"},
       {R"({"task":"count","params":{}})", "missing param 'n'"},
@@ -79,7 +80,8 @@ TEST_F(BadInput, SubmitBodiesThatAreWrongAre400NamingTheField) {
 
 TEST_F(BadInput, ABodyOverTheLimitIs413) {
   HttpClient c(server_->port());
-  Reply r = c.post("/v1/jobs", R"({"task":"count","params":{"n":1,"pad":")" + std::string(20000, 'x') + "\"}}");
+  Reply r = c.post("/v1/jobs",
+                   R"({"task":"count","params":{"n":1,"pad":")" + std::string(20000, 'x') + "\"}}");
   EXPECT_EQ(r.status, 413u);
   EXPECT_NE(detail_of(r).find("server.max_body"), std::string::npos);
   expect_healthy();
@@ -107,7 +109,9 @@ TEST_F(BadInput, AFullQueueIs429WithRetryAfter) {
   std::vector<std::string> ids;
   Reply r;
   for (int i = 0; i < 5; ++i) {
-    r = c.post("/v1/jobs", fmt::format(R"({{"task":"hold","params":{{"ms":1}},"key":"full-{}","run_at":{}}})", i, later));
+    r = c.post("/v1/jobs",
+               fmt::format(R"({{"task":"hold","params":{{"ms":1}},"key":"full-{}","run_at":{}}})",
+                           i, later));
     if (r.status != 201) break;
     ids.emplace_back(r.json().at("id").as_string());
   }
@@ -148,7 +152,8 @@ TEST(SlowClients, AConnectionThatStopsMidRequestIsClosedAfterTheIdleTimeout) {
   char c;
   boost::system::error_code ec;
   s.read_some(boost::asio::buffer(&c, 1), ec);
-  EXPECT_TRUE(ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset) << ec.message();
+  EXPECT_TRUE(ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset)
+      << ec.message();
   HttpClient fresh(wqd.port());
   EXPECT_EQ(fresh.get("/healthz").status, 200u);
 }

@@ -1,13 +1,12 @@
 // Live progress over HTTP: SSE and NDJSON streams, resume with Last-Event-ID, long-poll wait.
-#include "integration/http_client.hpp"
-#include "integration/wqd_process.hpp"
-
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
-#include <fmt/format.h>
-
 #include <future>
+
+#include "integration/http_client.hpp"
+#include "integration/wqd_process.hpp"
 
 namespace wq::test {
 namespace {
@@ -144,7 +143,8 @@ TEST_F(Events, ManyConcurrentStreamsOnOneJobAllReceiveTheTerminalEvent) {
       c.open_stream("/v1/jobs/" + id + "/events",
                     {{"Accept", i % 2 ? "application/x-ndjson" : "text/event-stream"}});
       auto events = c.rest_of_stream();
-      return events.empty() ? std::string("none") : std::string(events.back().json().at("state").as_string());
+      return events.empty() ? std::string("none")
+                            : std::string(events.back().json().at("state").as_string());
     }));
   }
   for (auto& s : streams) EXPECT_EQ(s.get(), "succeeded");

@@ -5,7 +5,6 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/json/parse.hpp>
-
 #include <charconv>
 #include <stdexcept>
 
@@ -45,7 +44,8 @@ void HttpClient::disconnect() {
 template <class Message>
 static Headers headers_of(const Message& m) {
   Headers h;
-  for (const auto& f : m) h[boost::algorithm::to_lower_copy(std::string(f.name_string()))] = std::string(f.value());
+  for (const auto& f : m)
+    h[boost::algorithm::to_lower_copy(std::string(f.name_string()))] = std::string(f.value());
   return h;
 }
 
@@ -54,7 +54,8 @@ Reply HttpClient::read_reply() {
   parser.body_limit(std::uint64_t{1} << 30);
   boost::system::error_code ec;
   bhttp::read(*socket_, buffer_, parser, ec);
-  if (ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset) {
+  if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+      ec == asio::error::connection_reset) {
     disconnect();
     return Reply{};
   }
@@ -71,7 +72,8 @@ Reply HttpClient::request(bhttp::verb method, const std::string& target, const s
   req.set(bhttp::field::host, "127.0.0.1");
   for (const auto& [k, v] : headers) req.set(k, v);
   if (!body.empty() || method == bhttp::verb::post) {
-    if (req[bhttp::field::content_type].empty()) req.set(bhttp::field::content_type, "application/json");
+    if (req[bhttp::field::content_type].empty())
+      req.set(bhttp::field::content_type, "application/json");
     req.body() = body;
   }
   req.prepare_payload();

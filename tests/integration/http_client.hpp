@@ -10,7 +10,6 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json/value.hpp>
-
 #include <functional>
 #include <map>
 #include <memory>
@@ -49,7 +48,9 @@ class HttpClient {
 
   Reply request(bhttp::verb method, const std::string& target, const std::string& body = {},
                 const Headers& headers = {});
-  Reply get(const std::string& target, const Headers& headers = {}) { return request(bhttp::verb::get, target, {}, headers); }
+  Reply get(const std::string& target, const Headers& headers = {}) {
+    return request(bhttp::verb::get, target, {}, headers);
+  }
   Reply post(const std::string& target, const std::string& body, const Headers& headers = {}) {
     return request(bhttp::verb::post, target, body, headers);
   }

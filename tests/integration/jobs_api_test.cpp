@@ -1,15 +1,14 @@
 // The job endpoints of DESIGN §6 against a real wqd over loopback: each endpoint and status.
-#include "integration/http_client.hpp"
-#include "integration/wqd_process.hpp"
-
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
-#include <fmt/format.h>
-
 #include <chrono>
 #include <future>
 #include <set>
+
+#include "integration/http_client.hpp"
+#include "integration/wqd_process.hpp"
 
 namespace wq::test {
 namespace {
@@ -56,12 +55,14 @@ WqdProcess* JobsApi::server_ = nullptr;
 
 TEST_F(JobsApi, SubmitCreatesAJobThenTheSameWorkReturnsItWith200) {
   HttpClient c(server_->port());
-  Reply first = c.post("/v1/jobs", R"({"task":"count","params":{"n":3,"delay":0.01},"key":"same-work"})");
+  Reply first =
+      c.post("/v1/jobs", R"({"task":"count","params":{"n":3,"delay":0.01},"key":"same-work"})");
   ASSERT_EQ(first.status, 201u) << first.body;
   const std::string id(first.json().at("id").as_string());
   EXPECT_EQ(first.header("location"), "/v1/jobs/" + std::string(id));
   EXPECT_EQ(first.header("content-type"), "application/json");
-  Reply again = c.post("/v1/jobs", R"({"task":"count","params":{"n":3,"delay":0.01},"key":"same-work"})");
+  Reply again =
+      c.post("/v1/jobs", R"({"task":"count","params":{"n":3,"delay":0.01},"key":"same-work"})");
   ASSERT_EQ(again.status, 200u) << again.body;
   EXPECT_EQ(again.json().at("id").as_string(), id);
 }
@@ -98,8 +99,10 @@ TEST_F(JobsApi, SubmitAnswersUnknownTaskWith404AndIdConflictWith409) {
   EXPECT_EQ(unknown.header("content-type"), "application/problem+json");
   EXPECT_NE(unknown.json().at("detail").as_string().find("unknown task 'nope'"), std::string::npos);
 
-  ASSERT_EQ(c.post("/v1/jobs", R"({"task":"count","id":"my-job-1","params":{"n":1}})").status, 201u);
-  EXPECT_EQ(c.post("/v1/jobs", R"({"task":"count","id":"my-job-1","params":{"n":1}})").status, 200u);
+  ASSERT_EQ(c.post("/v1/jobs", R"({"task":"count","id":"my-job-1","params":{"n":1}})").status,
+            201u);
+  EXPECT_EQ(c.post("/v1/jobs", R"({"task":"count","id":"my-job-1","params":{"n":1}})").status,
+            200u);
   Reply conflict = c.post("/v1/jobs", R"({"task":"count","id":"my-job-1","params":{"n":2}})");
   EXPECT_EQ(conflict.status, 409u) << conflict.body;
 }
@@ -120,14 +123,16 @@ TEST_F(JobsApi, ListPagesWithACursorAndFiltersByTaskAndState) {
   HttpClient c(server_->port());
   std::set<std::string> mine;
   for (int i = 0; i < 5; ++i) {
-    mine.insert(submit_id(c, fmt::format(R"({{"task":"hold","params":{{"ms":1}},"key":"page-{}","run_at":{}}})", i,
-                                         a_day_from_now())));
+    mine.insert(submit_id(
+        c, fmt::format(R"({{"task":"hold","params":{{"ms":1}},"key":"page-{}","run_at":{}}})", i,
+                       a_day_from_now())));
   }
   std::set<std::string> seen;
   std::string cursor;
   int pages = 0;
   do {
-    Reply r = c.get("/v1/jobs?task=hold&state=queued&limit=2" + (cursor.empty() ? "" : "&cursor=" + cursor));
+    Reply r = c.get("/v1/jobs?task=hold&state=queued&limit=2" +
+                    (cursor.empty() ? "" : "&cursor=" + cursor));
     ASSERT_EQ(r.status, 200u) << r.body;
     const auto body = r.json();
     const auto& jobs = body.at("jobs").as_array();
@@ -170,8 +175,8 @@ TEST_F(JobsApi, CancelStopsARunningJobAndDeleteCancelsAQueuedOne) {
   ASSERT_EQ(cancelled.status, 200u) << cancelled.body;
   EXPECT_EQ(finish(running).at("state").as_string(), "cancelled");
 
-  const auto queued = submit_id(c, fmt::format(R"({{"task":"hold","params":{{"ms":1}},"run_at":{}}})",
-                                               a_day_from_now()));
+  const auto queued = submit_id(
+      c, fmt::format(R"({{"task":"hold","params":{{"ms":1}},"run_at":{}}})", a_day_from_now()));
   Reply deleted = c.request(bhttp::verb::delete_, "/v1/jobs/" + queued);
   ASSERT_EQ(deleted.status, 200u);
   EXPECT_EQ(deleted.json().at("state").as_string(), "cancelled");
@@ -207,7 +212,8 @@ TEST_F(JobsApi, StatusPageShowsProgressAndAnswers304ToItsETag) {
   Reply same = c.get("/v1/jobs/" + id + "/status.html", {{"If-None-Match", etag}});
   EXPECT_EQ(same.status, 304u);
   EXPECT_TRUE(same.body.empty());
-  EXPECT_EQ(c.get("/v1/jobs/" + id + "/status.html", {{"If-None-Match", "\"other\""}}).status, 200u);
+  EXPECT_EQ(c.get("/v1/jobs/" + id + "/status.html", {{"If-None-Match", "\"other\""}}).status,
+            200u);
 }
 
 TEST_F(JobsApi, TasksHealthReadinessAndMetricsAnswer) {
@@ -216,15 +222,17 @@ TEST_F(JobsApi, TasksHealthReadinessAndMetricsAnswer) {
   ASSERT_EQ(tasks.status, 200u);
   std::set<std::string> names;
   const auto body = tasks.json();
-  for (const auto& t : body.at("tasks").as_array()) names.insert(std::string(t.at("name").as_string()));
+  for (const auto& t : body.at("tasks").as_array())
+    names.insert(std::string(t.at("name").as_string()));
   EXPECT_EQ(names, (std::set<std::string>{"count", "hold"}));
   EXPECT_EQ(c.get("/healthz").status, 200u);
   EXPECT_EQ(c.get("/readyz").status, 200u);
   Reply metrics = c.get("/metrics");
   ASSERT_EQ(metrics.status, 200u);
   EXPECT_TRUE(metrics.header("content-type").starts_with("text/plain"));
-  for (const char* name : {"wq_jobs_submitted_total ", "wq_jobs_deduplicated_total ", "wq_jobs_finished_total{state=\"succeeded\"} ",
-                           "wq_http_streams_open ", "wq_jobs_running "}) {
+  for (const char* name : {"wq_jobs_submitted_total ", "wq_jobs_deduplicated_total ",
+                           "wq_jobs_finished_total{state=\"succeeded\"} ", "wq_http_streams_open ",
+                           "wq_jobs_running "}) {
     EXPECT_NE(metrics.body.find(name), std::string::npos) << name;
   }
 }

@@ -1,17 +1,15 @@
 // Graceful shutdown: SIGTERM stops accepting, lets running jobs finish within the grace period
 // while their streams keep reporting, ends streams of unfinished jobs with a final event, and
 // exits 0.
-#include "integration/http_client.hpp"
-#include "integration/wqd_process.hpp"
-
-#include <gtest/gtest.h>
-
-#include <boost/json.hpp>
 #include <fmt/format.h>
-
+#include <gtest/gtest.h>
 #include <signal.h>
 
+#include <boost/json.hpp>
 #include <thread>
+
+#include "integration/http_client.hpp"
+#include "integration/wqd_process.hpp"
 
 namespace wq::test {
 namespace {
@@ -28,7 +26,9 @@ TEST(Shutdown, AJobThatFinishesWithinTheGraceReachesItsStreamThenWqdExitsZero) {
   HttpClient c(wqd.port());
   const auto id = submit(c, R"({"task":"count","params":{"n":40,"delay":0.02}})");
   HttpClient stream(wqd.port());
-  ASSERT_EQ(stream.open_stream("/v1/jobs/" + id + "/events", {{"Accept", "application/x-ndjson"}}).status, 200u);
+  ASSERT_EQ(
+      stream.open_stream("/v1/jobs/" + id + "/events", {{"Accept", "application/x-ndjson"}}).status,
+      200u);
   // Read until the job runs: a job still queued at SIGTERM is not started during the drain.
   for (;;) {
     auto e = stream.next_event();

@@ -1,19 +1,18 @@
 #include "integration/wqd_process.hpp"
 
-#include "core/json_text.hpp"
-
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <fcntl.h>
-
 #include <cstring>
 #include <fstream>
 #include <random>
 #include <stdexcept>
+
+#include "core/json_text.hpp"
 
 extern char** environ;
 
@@ -44,8 +43,8 @@ WqdProcess::WqdProcess(const std::string& config_toml, std::vector<std::string> 
   const auto config = dir_ / "wqd.toml";
   std::ofstream(config) << config_toml;
 
-  std::vector<std::string> args = {WQD_PATH, "--config", config.string(), "--listen", "127.0.0.1:0",
-                                   "--data-dir", (dir_ / "data").string()};
+  std::vector<std::string> args = {WQD_PATH,      "--config",   config.string(),         "--listen",
+                                   "127.0.0.1:0", "--data-dir", (dir_ / "data").string()};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
