@@ -16,6 +16,7 @@ using SteadyClock = std::chrono::steady_clock;
 
 constexpr auto kRefreshInterval = std::chrono::milliseconds(20);
 constexpr auto kClaimErrorBackoff = std::chrono::seconds(1);
+constexpr Millis kMaxSleep = std::chrono::hours(1);
 
 std::string node_name() {
   char host[256] = {};
@@ -105,8 +106,9 @@ SteadyClock::time_point Dispatcher::next_wakeup_locked() const {
     if (r.deadline && r.stop == StopReason::none) next = std::min(next, *r.deadline);
   }
   if (auto due = store_.next_run_at()) {
-    next = std::min(next, SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
-                                                   *due - now_ms() + Millis(1)));
+    // Capped before converting: a run_at years ahead would overflow the steady clock.
+    const Millis until = std::clamp(*due - now_ms() + Millis(1), Millis(0), kMaxSleep);
+    next = std::min(next, SteadyClock::now() + until);
   }
   return next;
 }

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <latch>
 #include <thread>
+#include <time.h>
 
 namespace wq {
 namespace {
@@ -233,6 +234,25 @@ TEST_F(QueueTest, DelayedJobDoesNotStartBeforeRunAt) {
   auto done = q.get(job.id);
   ASSERT_TRUE(done->started_at);
   EXPECT_GE(*done->started_at, *s.run_at);
+}
+
+TEST_F(QueueTest, JobDelayedByYearsWaitsWithoutBusyLoopingTheDispatcher) {
+  Queue q(config());
+  q.register_task("noop", [](TaskContext&) {});
+  JobSpec far = spec("noop", {{"n", 1}});
+  far.run_at = TimePoint(Millis(std::int64_t{1} << 45));  // about the year 3084
+  Job delayed = submit(q, far);
+  // The dispatcher must stay responsive (a spinning loop starves nothing here, so measure
+  // the CPU it burns while an ordinary job runs to completion).
+  timespec before{}, after{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &before);
+  Job now = submit(q, spec("noop", {{"n", 2}}));
+  EXPECT_EQ(test::wait_terminal(q, now.id).state, JobState::succeeded);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &after);
+  const double cpu = (after.tv_sec - before.tv_sec) + (after.tv_nsec - before.tv_nsec) / 1e9;
+  EXPECT_LT(cpu, 0.1) << "the process burned " << cpu << " s of CPU in about 0.5 s of waiting";
+  EXPECT_EQ(q.get(delayed.id)->state, JobState::queued);
 }
 
 TEST_F(QueueTest, CancelQueuedJobNeverStartsAndCancelRunningStopsIt) {
