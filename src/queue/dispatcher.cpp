@@ -47,7 +47,7 @@ Dispatcher::Dispatcher(const Config& config, Store& store, ResultDir& results, P
       node_(node_name()),
       functions_(std::make_unique<run::FunctionRunner>(config.concurrency)),
       commands_(std::make_unique<run::CommandRunner>()),
-      finishers_(std::make_unique<run::WorkerPool>(2, "wq-finish")) {
+      finishers_(std::make_unique<exec::ThreadPool>(2, "wq-finish")) {
   const auto now = SteadyClock::now();
   next_persist_ = now + config_.progress_persist_interval;
   next_refresh_ = now;
@@ -188,6 +188,7 @@ void Dispatcher::deliver(std::vector<ClaimedJob> claimed, const ClaimRequest& re
   std::vector<Snapshot> started;
   {
     std::lock_guard lock(mutex_);
+    if (abandoned_) return;  // stopped: the runners are gone; recovery settles these jobs
     reserved_ -= reserved.max_jobs;
     for (const auto& t : reserved.tasks) {
       if ((reserved_by_task_[t.task] -= static_cast<int>(t.slots)) == 0) reserved_by_task_.erase(t.task);
@@ -220,7 +221,7 @@ void Dispatcher::deliver(std::vector<ClaimedJob> claimed, const ClaimRequest& re
     } else {
       // Making the job directory and spawning is file-system work: keep it off this thread
       // (often the store's writer).
-      finishers_->post([this, c = std::move(claimed[i])]() mutable { launch(std::move(c)); });
+      post_finisher([this, c = std::move(claimed[i])]() mutable { launch(std::move(c)); });
     }
   }
 }
@@ -250,8 +251,18 @@ void Dispatcher::claim_and_start() {
   deliver(std::move(*claimed), req);
 }
 
+void Dispatcher::post_finisher(std::function<void()> fn) {
+  finishers_->submit([fn = std::move(fn)] {
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      log::error("recording a job's outcome threw", {{"error", e.what()}});
+    }
+  });
+}
+
 void Dispatcher::fail_later(const std::string& id, std::string error) {
-  finishers_->post([this, id, error = std::move(error)]() mutable {
+  post_finisher([this, id, error = std::move(error)]() mutable {
     complete(id, Ending{JobState::failed, -1, std::move(error)});
   });
 }
@@ -301,7 +312,7 @@ void Dispatcher::start_command(const std::string& id, const TaskEntry& task,
       std::move(*spec),
       [this, id](double f, std::optional<std::string> m) { on_progress(id, f, std::move(m)); },
       [this, id](run::CommandResult res) {
-        finishers_->post([this, id, res = std::move(res)] {
+        post_finisher([this, id, res = std::move(res)] {
           using Kind = run::CommandResult::Kind;
           Ending e;
           e.returncode = res.returncode;

@@ -84,6 +84,8 @@ class Dispatcher {
   // failures are recorded from the finisher pool.
   void launch(ClaimedJob claimed);
   void fail_later(const std::string& id, std::string error);
+  // Runs `fn` on the finisher pool; an exception it throws is logged.
+  void post_finisher(std::function<void()> fn);
   bool claimed_is_function(const ClaimedJob& claimed) const;
   // Records a started run's id; true if a stop was asked for before it existed (cancel it).
   bool attach_run(const std::string& id, std::uint64_t run_id);
@@ -129,7 +131,7 @@ class Dispatcher {
   // Destroyed in reverse order: the dispatcher thread first (in stop), then runners.
   std::unique_ptr<run::FunctionRunner> functions_;
   std::unique_ptr<run::CommandRunner> commands_;
-  std::unique_ptr<run::WorkerPool> finishers_;
+  std::unique_ptr<exec::ThreadPool> finishers_;
   std::thread thread_;
 };
 

@@ -47,7 +47,7 @@ class Context final : public TaskContext {
 
 }  // namespace
 
-FunctionRunner::FunctionRunner(int threads) : pool_(threads, "wq-fn") {}
+FunctionRunner::FunctionRunner(int threads) : pool_(static_cast<std::size_t>(threads), "wq-fn") {}
 
 FunctionRunner::~FunctionRunner() {
   std::lock_guard lock(mutex_);
@@ -62,8 +62,8 @@ std::uint64_t FunctionRunner::start(FunctionSpec spec, ProgressFn progress, Done
     id = next_id_++;
     token = active_[id].get_token();
   }
-  pool_.post([this, id, token, spec = std::move(spec), progress = std::move(progress),
-              done = std::move(done)]() mutable {
+  pool_.submit([this, id, token, spec = std::move(spec), progress = std::move(progress),
+                done = std::move(done)]() mutable {
     FunctionResult result;
     Context ctx(spec, token, progress);
     try {

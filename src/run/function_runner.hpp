@@ -6,7 +6,7 @@
 // task sees ctx.cancelled() and its stop_token.
 #pragma once
 
-#include "run/worker_pool.hpp"
+#include "wq/exec/thread_pool.hpp"
 #include "wq/queue.hpp"
 
 #include <cstdint>
@@ -50,7 +50,7 @@ class FunctionRunner {
   std::mutex mutex_;
   std::uint64_t next_id_ = 1;                                   // guarded by mutex_
   std::unordered_map<std::uint64_t, std::stop_source> active_;  // guarded by mutex_
-  WorkerPool pool_;  // last: destroyed (joined) first
+  exec::ThreadPool pool_;  // last: shut down and joined first
 };
 
 }  // namespace wq::run
