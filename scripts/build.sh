@@ -7,8 +7,15 @@ cd "$(dirname "$0")/.."
 dir=${1:-build}
 sanitize=${2:-}
 shift $(( $# > 2 ? 2 : $# ))
-type=RelWithDebInfo
-[ -n "$sanitize" ] && type=Debug
+# Release unless WQ_BUILD_TYPE says otherwise (RelWithDebInfo for profiling). Sanitizer builds
+# use -O1 -g1: line tables are enough for their reports, and full debug info of the Asio and
+# GoogleTest templates costs minutes of CI time.
+type=${WQ_BUILD_TYPE:-Release}
+flags=()
+if [ -n "$sanitize" ]; then
+  type=Debug
+  flags=(-DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1")
+fi
 cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" -DWQ_SANITIZE="$sanitize" \
-  -DWQ_WERROR=ON -Wno-dev >/dev/null
+  -DWQ_WERROR=ON -Wno-dev "${flags[@]}" >/dev/null
 ninja -C "$dir" "$@"
