@@ -29,10 +29,13 @@ struct PollTypes;
 }  // namespace detail
 
 class ExceptionRetryPolicy;
+enum class Transform : unsigned char { map, flat_map };
+template <class Inner, class Fn, class ErrFn, Transform Kind>
+class TransformExecutor;
 template <class Inner, class Fn, class ErrFn>
-class MapExecutor;
+using MapExecutor = TransformExecutor<Inner, Fn, ErrFn, Transform::map>;
 template <class Inner, class Fn, class ErrFn>
-class FlatMapExecutor;
+using FlatMapExecutor = TransformExecutor<Inner, Fn, ErrFn, Transform::flat_map>;
 template <class Inner, class Policy>
 class RetryExecutor;
 template <class Inner, class In, class Out, class PollFn, class CancelFn>

@@ -18,10 +18,13 @@
 
 namespace wq::exec {
 
-template <class Inner, class Fn, class ErrFn>
-class MapExecutor : public Composable<MapExecutor<Inner, Fn, ErrFn>> {
+// MapExecutor and FlatMapExecutor (aliases in composable.hpp) differ only in how a value
+// passes through fn.
+template <class Inner, class Fn, class ErrFn, Transform Kind>
+class TransformExecutor : public Composable<TransformExecutor<Inner, Fn, ErrFn, Kind>> {
  public:
-  MapExecutor(Inner inner, Fn fn, ErrFn error_fn, std::string name = "map")
+  TransformExecutor(Inner inner, Fn fn, ErrFn error_fn,
+                    std::string name = Kind == Transform::map ? "map" : "flat_map")
       : impl_(std::make_shared<Impl>(std::move(inner), std::move(fn), std::move(error_fn),
                                      std::move(name))) {}
 
@@ -31,45 +34,11 @@ class MapExecutor : public Composable<MapExecutor<Inner, Fn, ErrFn>> {
     impl_->flag.ensure_alive(impl_->name);
     auto inner = impl_->inner.submit(std::forward<F>(f), std::forward<A>(args)...);
     detail::Counters::bump(impl_->counters.futures);
-    return detail::map_future(std::move(inner), impl_->fn, impl_->error_fn);
-  }
-
-  // Stops accepting work and shuts the inner executor down. Idempotent.
-  void shutdown(bool wait = true) {
-    impl_->flag.begin();
-    impl_->inner.shutdown(wait);
-  }
-
-  ExecutorStats stats() const { return impl_->counters.snapshot(impl_->name); }
-
- private:
-  struct Impl {
-    Impl(Inner i, Fn f, ErrFn e, std::string n)
-        : inner(std::move(i)), fn(std::move(f)), error_fn(std::move(e)), name(std::move(n)) {}
-    Inner inner;
-    Fn fn;
-    [[no_unique_address]] ErrFn error_fn;
-    const std::string name;
-    detail::ShutdownFlag flag;
-    detail::Counters counters;
-  };
-  std::shared_ptr<Impl> impl_;
-};
-
-template <class Inner, class Fn, class ErrFn>
-class FlatMapExecutor : public Composable<FlatMapExecutor<Inner, Fn, ErrFn>> {
- public:
-  FlatMapExecutor(Inner inner, Fn fn, ErrFn error_fn, std::string name = "flat_map")
-      : impl_(std::make_shared<Impl>(std::move(inner), std::move(fn), std::move(error_fn),
-                                     std::move(name))) {}
-
-  // Throws ShutdownError after shutdown(), or whatever the inner submit throws.
-  template <class F, class... A>
-  auto submit(F&& f, A&&... args) {
-    impl_->flag.ensure_alive(impl_->name);
-    auto inner = impl_->inner.submit(std::forward<F>(f), std::forward<A>(args)...);
-    detail::Counters::bump(impl_->counters.futures);
-    return detail::flat_map_future(inner, impl_->fn, impl_->error_fn);
+    if constexpr (Kind == Transform::map) {
+      return detail::map_future(std::move(inner), impl_->fn, impl_->error_fn);
+    } else {
+      return detail::flat_map_future(inner, impl_->fn, impl_->error_fn);
+    }
   }
 
   // Stops accepting work and shuts the inner executor down. Idempotent.
