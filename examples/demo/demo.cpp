@@ -86,8 +86,8 @@ int main(int argc, char** argv) {
         auto it = latest.find(id);
         wq::Snapshot s = it == latest.end() ? wq::Snapshot{} : it->second;
         all_done = all_done && s.terminal();
-        frame += fmt::format("{}  [{}] {:3.0f}%  {}\033[K\n", id.substr(24), bar(s.fraction),
-                             s.fraction * 100, describe(s));
+        frame += fmt::format("{}  [{}] {:3.0f}%  {}{}\n", id.substr(24), bar(s.fraction),
+                             s.fraction * 100, describe(s), tty ? "\033[K" : "");
       }
       if (tty) {
         if (!first) std::cout << fmt::format("\033[{}A", ids.size());
