@@ -13,13 +13,6 @@
 namespace wq::test {
 namespace {
 
-// A run_at that keeps a job queued for the whole test.
-std::int64_t a_day_from_now() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             (std::chrono::system_clock::now() + std::chrono::hours(24)).time_since_epoch())
-      .count();
-}
-
 namespace json = boost::json;
 
 class JobsApi : public ::testing::Test {

@@ -8,7 +8,9 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <mutex>
@@ -18,6 +20,13 @@
 #include <vector>
 
 namespace wq::test {
+
+// A run_at (Unix ms) that keeps a job queued for the whole test.
+inline std::int64_t a_day_from_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             (std::chrono::system_clock::now() + std::chrono::hours(24)).time_since_epoch())
+      .count();
+}
 
 // A [tasks] section for tests: count (examples/tasks/count.sh, params n and delay) and hold
 // (sleeps `ms` milliseconds, writes nothing).
