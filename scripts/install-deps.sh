@@ -9,6 +9,8 @@ packages=(
   libsqlite3-dev libpq-dev libssl-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   sqlite3
+  postgresql    # the PostgreSQL store's tests start a private cluster (no system service)
+  chromium      # the dashboard's browser tests
 )
 
 missing=()
