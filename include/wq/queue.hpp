@@ -59,6 +59,7 @@ struct QueueStats {
   std::uint64_t retried = 0;
   std::int64_t running = 0;
   std::size_t watchers = 0;
+  StoreStats store;  // group commits and their latency
 };
 
 class Queue {

@@ -13,6 +13,7 @@
 
 #include <boost/json/object.hpp>
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -93,6 +94,20 @@ struct Swept {
   std::size_t jobs_removed = 0;
 };
 
+// What a store measures about itself (GET /metrics). A "commit" is one store transaction that
+// carries one or more writes (group commit); its latency runs from BEGIN to the end of COMMIT.
+struct StoreStats {
+  // Upper bounds, in seconds, of the commit latency histogram's buckets (+Inf is implied).
+  static constexpr std::array<double, 10> kCommitBuckets = {
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0};
+  std::uint64_t commits = 0;
+  std::uint64_t writes = 0;  // write verbs committed (submit, finish, cancel, ...)
+  // Commits per bucket, NOT cumulative: [i] counts latencies in (bound[i-1], bound[i]]; the
+  // last counts those above every bound.
+  std::array<std::uint64_t, kCommitBuckets.size() + 1> commit_latency_counts = {};
+  double commit_latency_sum = 0.0;  // seconds
+};
+
 // Lets a store start work the moment it becomes runnable (see Store::set_claim_hook).
 struct ClaimHook {
   // Reserves free slots and says what may be claimed now (max_jobs 0: nothing).
@@ -154,6 +169,9 @@ class Store {
 
   // Drops results whose retention expired and finished jobs older than `finished_before`.
   virtual Result<Swept> sweep(TimePoint now, std::optional<TimePoint> finished_before) = 0;
+
+  // Counters since the store opened. Cheap; any thread.
+  virtual StoreStats stats() const = 0;
 };
 
 // Opens the store named by config.store_url(): "sqlite:PATH". Errc::locked if another process

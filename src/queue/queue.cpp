@@ -187,7 +187,11 @@ class Queue::Impl {
   }
 
   const Config& config() const { return config_; }
-  QueueStats stats() const { return dispatcher_->stats(); }
+  QueueStats stats() const {
+    QueueStats s = dispatcher_->stats();
+    s.store = store_->stats();
+    return s;
+  }
   Result<JobPage> list(const JobFilter& f) { return store_->list(f); }
 
  private:

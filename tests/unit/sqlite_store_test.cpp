@@ -78,6 +78,18 @@ TEST_F(StoreTest, SubmitThenGetReturnsTheQueuedJob) {
   EXPECT_FALSE(*store->get("nope"));
 }
 
+TEST_F(StoreTest, StatsCountCommittedWritesAndTheirLatency) {
+  const StoreStats before = store->stats();
+  for (int n = 0; n < 3; ++n) submit(job({{"n", n}}));
+  const StoreStats after = store->stats();
+  EXPECT_GE(after.writes - before.writes, 3u);
+  EXPECT_GE(after.commits - before.commits, 1u);
+  std::uint64_t bucketed = 0;
+  for (auto c : after.commit_latency_counts) bucketed += c;
+  EXPECT_EQ(bucketed, after.commits);
+  EXPECT_GT(after.commit_latency_sum, before.commit_latency_sum);
+}
+
 TEST_F(StoreTest, ActiveKeyReturnsTheSameJob) {
   auto a = submit(job({{"n", 1}}));
   auto b = submit(job({{"n", 1}}));

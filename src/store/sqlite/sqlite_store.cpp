@@ -1,6 +1,7 @@
 #include "store/sqlite/sqlite_store.hpp"
 
 #include "core/log.hpp"
+#include "store/commit_stats.hpp"
 #include "store/file_lock.hpp"
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/ready_index.hpp"
@@ -256,6 +257,8 @@ class SqliteStore final : public Store {
     return write<Swept>([&] { return do_sweep(now, finished_before); });
   }
 
+  StoreStats stats() const override { return commit_stats_.snapshot(); }
+
  private:
   // One write waiting for the writer thread. Lives on the caller's stack until `done`.
   // Whether a write may make work runnable (claim at the end of its batch), and whether it
@@ -322,6 +325,7 @@ class SqliteStore final : public Store {
       std::optional<Error> failure;
       std::optional<ClaimRequest> reserved;
       std::vector<ClaimedJob> claimed;
+      const auto began = std::chrono::steady_clock::now();
       if (auto r = exec_cached("BEGIN IMMEDIATE"); !r) failure = r.error();
       if (!failure) {
         run_with_late_joiners(batch);
@@ -335,6 +339,8 @@ class SqliteStore final : public Store {
         if (auto r = wdb_->exec("ROLLBACK"); !r) log::error("sqlite rollback failed", {{"error", r.error().detail}});
         if (auto r = rebuild_index(); !r) log::error("cannot rebuild the queue index", {{"error", r.error().detail}});
         claimed.clear();
+      } else {
+        commit_stats_.record(std::chrono::steady_clock::now() - began, batch.size());
       }
       // Deliver before waking the writers: a submitter that returns finds its job started.
       if (reserved) claim_hook_.deliver(std::move(claimed), *reserved);
@@ -714,6 +720,7 @@ class SqliteStore final : public Store {
 
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;
+  CommitStats commit_stats_;  // written by the writer thread
   std::vector<Op*> queue_;  // guarded by queue_mutex_
   bool stopping_ = false;   // guarded by queue_mutex_
   std::thread writer_;
