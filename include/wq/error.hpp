@@ -24,6 +24,10 @@ enum class Errc {
   locked,          // another process holds the data directory
   config_invalid,  // a configuration file or value is wrong
   shutting_down,   // the queue is stopping and takes no new work
+  // Client-side outcomes (wq::Client):
+  unauthorized,    // the server wants a (different) token
+  unreachable,     // the server cannot be reached, or the connection was lost
+  server_error,    // the server failed (HTTP 5xx) or answered something unreadable
 };
 
 const std::error_category& error_category() noexcept;

@@ -33,6 +33,9 @@ std::string_view to_string(Errc e) noexcept {
     case Errc::locked: return "locked";
     case Errc::config_invalid: return "invalid configuration";
     case Errc::shutting_down: return "shutting down";
+    case Errc::unauthorized: return "unauthorized";
+    case Errc::unreachable: return "unreachable";
+    case Errc::server_error: return "server error";
   }
   return "unknown error";
 }
