@@ -1,3 +1,4 @@
+#include "store/postgres/pg_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "wq/store.hpp"
 
@@ -23,8 +24,11 @@ Result<std::unique_ptr<Store>> open_store(const Config& config) {
     }
     return sqlite::open_sqlite_store(path.string(), config.durability);
   }
+  if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
+    return postgres::open_pg_store(url);
+  }
   return make_error(Errc::config_invalid,
-                    fmt::format("store: unsupported store URL '{}'; expected \"sqlite:PATH\"",
+                    fmt::format("store: unsupported store URL '{}'; expected \"sqlite:PATH\" or \"postgresql://…\"",
                                 url.substr(0, url.find(':'))));
 }
 

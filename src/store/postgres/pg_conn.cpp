@@ -1,0 +1,91 @@
+#include "store/postgres/pg_conn.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <cstdlib>
+
+namespace wq::postgres {
+
+Params& Params::add(double v) { return add(fmt::format("{}", v)); }
+
+Params& Params::add_array(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ',';
+    out += '"';
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return add(out);
+}
+
+std::int64_t PgRows::int64(int row, int col) const {
+  const std::string_view t = text(row, col);
+  std::int64_t v = 0;
+  std::from_chars(t.data(), t.data() + t.size(), v);
+  return v;
+}
+
+double PgRows::real(int row, int col) const {
+  return std::strtod(PQgetvalue(r_.get(), row, col), nullptr);
+}
+
+std::int64_t PgRows::affected() const {
+  const char* n = PQcmdTuples(r_.get());
+  return n && *n ? std::strtoll(n, nullptr, 10) : 0;
+}
+
+Result<std::unique_ptr<PgConn>> PgConn::connect(const std::string& conninfo) {
+  PGconn* c = PQconnectdb(conninfo.c_str());
+  if (PQstatus(c) != CONNECTION_OK) {
+    std::string why = PQerrorMessage(c);
+    PQfinish(c);
+    while (!why.empty() && why.back() == '\n') why.pop_back();
+    return make_error(Errc::store_failed, fmt::format("cannot connect to PostgreSQL: {}", why));
+  }
+  // Our own notices (e.g. "relation already exists, skipping") are not worth a log line.
+  PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);
+  return std::unique_ptr<PgConn>(new PgConn(c));
+}
+
+PgConn::~PgConn() { PQfinish(conn_); }
+
+Result<PgRows> PgConn::check(PGresult* r, std::string_view what) {
+  const auto status = PQresultStatus(r);
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+    last_sqlstate_.clear();
+    return PgRows(r);
+  }
+  const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  last_sqlstate_ = state ? state : "";
+  std::string why = r ? PQresultErrorMessage(r) : PQerrorMessage(conn_);
+  if (why.empty()) why = PQerrorMessage(conn_);
+  PQclear(r);
+  while (!why.empty() && why.back() == '\n') why.pop_back();
+  return make_error(Errc::store_failed, fmt::format("PostgreSQL: {}: {}", what, why));
+}
+
+Result<PgRows> PgConn::exec(std::string_view sql) {
+  return check(PQexec(conn_, std::string(sql).c_str()), sql.substr(0, 60));
+}
+
+Result<PgRows> PgConn::run(const char* name, const char* sql, const Params& params) {
+  if (!prepared_.contains(name)) {
+    auto ok = check(PQprepare(conn_, name, sql, 0, nullptr), name);
+    if (!ok) return ok.error();
+    prepared_.insert(name);
+  }
+  std::vector<const char*> values;
+  values.reserve(params.values().size());
+  for (const auto& v : params.values()) values.push_back(v ? v->c_str() : nullptr);
+  return check(PQexecPrepared(conn_, name, static_cast<int>(values.size()), values.data(), nullptr,
+                              nullptr, 0),
+               name);
+}
+
+}  // namespace wq::postgres

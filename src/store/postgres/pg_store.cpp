@@ -1,0 +1,852 @@
+#include "store/postgres/pg_store.hpp"
+
+#include "core/log.hpp"
+#include "store/commit_stats.hpp"
+#include "store/postgres/migrations.hpp"
+#include "store/postgres/pg_conn.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <fmt/format.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <condition_variable>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+namespace wq::postgres {
+namespace {
+
+// Every job query selects these columns in this order; row_to_job() reads them.
+#define WQ_PG_JOB_COLUMNS                                                                        \
+  "seqno, id, task, params, key, owner, priority, max_attempts, timeout_ms, run_at, attempt, " \
+  "state, seq, fraction, message, returncode, error, result_size, created_at, started_at, "    \
+  "finished_at"
+constexpr int kJobColumnCount = 21;
+
+// As in the SQLite store: a recovered job's seq moves past anything its dead node may have
+// published without persisting.
+constexpr std::int64_t kSeqGapAfterRecovery = std::int64_t{1} << 20;
+constexpr Millis kDefaultLease{30000};
+constexpr Millis kNextRunAtRefresh{1000};
+constexpr int kSubmitAttempts = 8;
+
+std::int64_t ms(TimePoint t) { return t.time_since_epoch().count(); }
+TimePoint from_ms(std::int64_t v) { return TimePoint(Millis(v)); }
+
+boost::json::object parse_object(std::string_view text) {
+  boost::system::error_code ec;
+  auto v = boost::json::parse(text, ec);
+  if (ec || !v.is_object()) return {};
+  return std::move(v.as_object());
+}
+
+Job row_to_job(const PgRows& r, int i) {
+  Job j;
+  j.id = std::string(r.text(i, 1));
+  j.task = std::string(r.text(i, 2));
+  j.params = parse_object(r.text(i, 3));
+  j.key = std::string(r.text(i, 4));
+  j.owner = std::string(r.text(i, 5));
+  j.priority = static_cast<int>(r.int64(i, 6));
+  j.max_attempts = static_cast<int>(r.int64(i, 7));
+  if (auto t = r.opt_int64(i, 8)) j.timeout = Millis(*t);
+  j.run_at = from_ms(r.int64(i, 9));
+  j.attempt = static_cast<int>(r.int64(i, 10));
+  j.state = static_cast<JobState>(r.int64(i, 11));
+  j.seq = static_cast<std::uint64_t>(r.int64(i, 12));
+  j.fraction = r.real(i, 13);
+  j.message = r.opt_text(i, 14);
+  if (auto rc = r.opt_int64(i, 15)) j.returncode = static_cast<int>(*rc);
+  j.error = r.opt_text(i, 16);
+  if (auto s = r.opt_int64(i, 17)) j.result_size = static_cast<std::uint64_t>(*s);
+  j.created_at = from_ms(r.int64(i, 18));
+  if (auto t = r.opt_int64(i, 19)) j.started_at = from_ms(*t);
+  if (auto t = r.opt_int64(i, 20)) j.finished_at = from_ms(*t);
+  return j;
+}
+
+std::string node_id() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return fmt::format("{}:{}:{:08x}", host, ::getpid(), std::random_device{}());
+}
+
+struct PgUrl {
+  std::string conninfo;  // what libpq gets: our own parameters removed
+  Millis lease = kDefaultLease;
+};
+
+// Takes `lease=DURATION` out of the URL's query; the rest is libpq's.
+Result<PgUrl> parse_url(const std::string& url) {
+  PgUrl out;
+  const auto q = url.find('?');
+  out.conninfo = url.substr(0, q);
+  if (q == std::string::npos) return out;
+  std::string kept;
+  std::string_view query(url);
+  query.remove_prefix(q + 1);
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view item = query.substr(0, amp);
+    query.remove_prefix(amp == std::string_view::npos ? query.size() : amp + 1);
+    if (item.starts_with("lease=")) {
+      auto d = parse_duration(item.substr(6));
+      if (!d || *d < Millis(100)) {
+        return make_error(Errc::config_invalid,
+                          fmt::format("store: lease '{}' is not a duration of at least 100ms, "
+                                      "e.g. lease=30s", item.substr(6)));
+      }
+      out.lease = *d;
+    } else if (!item.empty()) {
+      kept += kept.empty() ? "?" : "&";
+      kept += item;
+    }
+  }
+  out.conninfo += kept;
+  return out;
+}
+
+class PgStore final : public Store {
+ public:
+  explicit PgStore(PgUrl url) : url_(std::move(url)), node_(node_id()) {}
+
+  ~PgStore() override {
+    {
+      std::lock_guard lock(queue_mutex_);
+      stopping_ = true;
+    }
+    queue_cv_.notify_all();
+    if (writer_.joinable()) writer_.join();
+    {
+      std::lock_guard lock(heartbeat_mutex_);
+      heartbeat_stop_ = true;
+    }
+    heartbeat_cv_.notify_all();
+    if (heartbeat_.joinable()) heartbeat_.join();
+  }
+
+  Result<void> start() {
+    auto conn = PgConn::connect(url_.conninfo);
+    if (!conn) return conn.error();
+    if (auto m = migrate(**conn); !m) return m.error();
+    wconn_ = std::move(*conn);
+    auto hconn = PgConn::connect(url_.conninfo);
+    if (!hconn) return hconn.error();
+    hconn_ = std::move(*hconn);
+    writer_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "wq-pg-write");
+      writer_loop();
+    });
+    heartbeat_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "wq-pg-lease");
+      heartbeat_loop();
+    });
+    return {};
+  }
+
+  void set_claim_hook(ClaimHook hook) override { claim_hook_ = std::move(hook); }
+
+  Result<Submitted> submit(const NewJob& nj) override {
+    const std::string params = boost::json::serialize(nj.job.params);
+    std::optional<std::string> secrets;
+    if (!nj.secrets.empty()) secrets = boost::json::serialize(nj.secrets);
+    auto r = write<Submitted>([&](PgConn& c) { return do_submit(c, nj, params, secrets); }, true);
+    if (r && r->created && r->job.run_at > now_ms()) note_run_at(r->job.run_at);
+    return r;
+  }
+
+  Result<std::vector<ClaimedJob>> claim(const ClaimRequest& req) override {
+    return write<std::vector<ClaimedJob>>([&](PgConn& c) { return do_claim(c, req); });
+  }
+
+  Result<Job> finish(std::string_view id, const Outcome& outcome) override {
+    auto r = write<Job>([&](PgConn& c) { return do_finish(c, id, outcome); }, true);
+    if (r && r->state == JobState::queued && r->run_at > now_ms()) note_run_at(r->run_at);
+    return r;
+  }
+
+  Result<Job> cancel(std::string_view id, const std::optional<std::string>& owner) override {
+    return write<Job>([&](PgConn& c) { return do_cancel(c, id, owner); });
+  }
+
+  Result<void> save_progress(std::span<const ProgressWrite> writes) override {
+    if (writes.empty()) return {};
+    return write<void>([&](PgConn& c) -> Result<void> {
+      for (const auto& w : writes) {
+        auto r = c.run("save_progress",
+                       "UPDATE wq_jobs SET seq = greatest(seq, $1), fraction = $2, message = $3 "
+                       "WHERE id = $4 AND state = 1",
+                       Params().add(static_cast<std::int64_t>(w.seq)).add(w.fraction)
+                           .add(w.message).add(w.id));
+        if (!r) return r.error();
+      }
+      return {};
+    });
+  }
+
+  Result<std::optional<Job>> get(std::string_view id) override {
+    return read<std::optional<Job>>([&](PgConn& c) -> Result<std::optional<Job>> {
+      auto r = c.run("get", "SELECT " WQ_PG_JOB_COLUMNS " FROM wq_jobs WHERE id = $1",
+                     Params().add(id));
+      if (!r) return r.error();
+      if (r->size() == 0) return std::optional<Job>{};
+      return std::optional<Job>{row_to_job(*r, 0)};
+    });
+  }
+
+  Result<JobPage> list(const JobFilter& f) override {
+    std::int64_t before = std::numeric_limits<std::int64_t>::max();
+    if (f.cursor) {
+      auto [p, ec] = std::from_chars(f.cursor->data(), f.cursor->data() + f.cursor->size(), before);
+      if (ec != std::errc() || p != f.cursor->data() + f.cursor->size()) {
+        return make_error(Errc::bad_input, "cursor is not one returned by a previous page");
+      }
+    }
+    const std::size_t limit = std::clamp<std::size_t>(f.limit, 1, 1000);
+    std::optional<std::int64_t> state;
+    if (f.state) state = static_cast<std::int64_t>(*f.state);
+    return read<JobPage>([&](PgConn& c) -> Result<JobPage> {
+      auto r = c.run("list",
+                     "SELECT " WQ_PG_JOB_COLUMNS " FROM wq_jobs WHERE ($1::smallint IS NULL OR "
+                     "state = $1) AND ($2::text IS NULL OR task = $2) AND ($3::text IS NULL OR "
+                     "owner = $3) AND seqno < $4 ORDER BY seqno DESC LIMIT $5",
+                     Params().add(state).add(f.task).add(f.owner).add(before)
+                         .add(static_cast<std::int64_t>(limit + 1)));
+      if (!r) return r.error();
+      JobPage page;
+      for (int i = 0; i < r->size(); ++i) {
+        if (page.jobs.size() == limit) {
+          page.next_cursor = std::to_string(r->int64(i - 1, 0));
+          break;
+        }
+        page.jobs.push_back(row_to_job(*r, i));
+      }
+      return page;
+    });
+  }
+
+  std::int64_t n_ahead(const Job& job) override {
+    if (job.state != JobState::queued) return 0;
+    auto n = read<std::int64_t>([&](PgConn& c) -> Result<std::int64_t> {
+      // Ready jobs (run_at <= now) start by priority then FIFO; a delayed job waits for every
+      // ready job and the delayed ones due before it.
+      auto r = c.run(
+          "n_ahead",
+          "WITH me AS (SELECT seqno, priority, run_at FROM wq_jobs WHERE id = $1 AND state = 0) "
+          "SELECT (SELECT count(*) FROM wq_jobs WHERE state = 1) + "
+          "(SELECT count(*) FROM wq_jobs q WHERE q.state = 0 AND CASE WHEN me.run_at <= $2 "
+          "THEN q.run_at <= $2 AND (q.priority > me.priority OR (q.priority = me.priority AND "
+          "q.seqno < me.seqno)) ELSE q.run_at <= $2 OR (q.run_at, q.seqno) < (me.run_at, "
+          "me.seqno) END) FROM me",
+          Params().add(job.id).add(ms(now_ms())));
+      if (!r) return r.error();
+      return r->size() == 0 ? 0 : r->int64(0, 0);
+    });
+    return n ? *n : 0;
+  }
+
+  std::optional<TimePoint> next_run_at() override {
+    const TimePoint now = now_ms();
+    {
+      std::lock_guard lock(run_at_mutex_);
+      const bool fresh = std::chrono::steady_clock::now() < run_at_checked_ + kNextRunAtRefresh;
+      if (fresh && (!next_run_at_ || *next_run_at_ > now)) return next_run_at_;
+    }
+    auto r = read<std::optional<TimePoint>>([&](PgConn& c) -> Result<std::optional<TimePoint>> {
+      auto rows = c.run("next_run_at", "SELECT min(run_at) FROM wq_jobs WHERE state = 0 AND run_at > $1",
+                        Params().add(ms(now)));
+      if (!rows) return rows.error();
+      if (rows->null(0, 0)) return std::optional<TimePoint>{};
+      return std::optional<TimePoint>{from_ms(rows->int64(0, 0))};
+    });
+    std::lock_guard lock(run_at_mutex_);
+    run_at_checked_ = std::chrono::steady_clock::now();
+    if (r) next_run_at_ = *r;
+    return next_run_at_;
+  }
+
+  Result<std::vector<Recovered>> recover(const std::function<bool(const Job&)>& retry) override {
+    return write<std::vector<Recovered>>([&](PgConn& c) { return do_recover(c, retry); }, true);
+  }
+
+  Result<Swept> sweep(TimePoint now, std::optional<TimePoint> finished_before) override {
+    return write<Swept>([&](PgConn& c) { return do_sweep(c, now, finished_before); });
+  }
+
+  StoreStats stats() const override { return commit_stats_.snapshot(); }
+
+ private:
+  // One write waiting for the writer thread; lives on the caller's stack until `done`. `run`
+  // may be run twice (once in a shared batch that failed, once alone): it touches nothing
+  // but the database and its own result.
+  struct Op {
+    std::function<bool(PgConn&)> run;  // true: a statement failed (the transaction is aborted)
+    bool may_start_work = false;       // a submit, finish or recovery: claim in its commit
+    std::optional<Error> commit_error;
+    std::atomic<bool> done{false};
+  };
+
+  template <class T>
+  Result<T> write(const std::function<Result<T>(PgConn&)>& body, bool may_start_work = false) {
+    std::optional<Result<T>> result;
+    Op op;
+    op.run = [&](PgConn& c) {
+      result = body(c);
+      return !*result && result->error().code == Errc::store_failed;
+    };
+    op.may_start_work = may_start_work;
+    {
+      std::lock_guard lock(queue_mutex_);
+      if (stopping_) return make_error(Errc::shutting_down, "the store is closing");
+      queue_.push_back(&op);
+    }
+    queue_cv_.notify_one();
+    op.done.wait(false, std::memory_order_acquire);
+    if (op.commit_error) return *op.commit_error;
+    return std::move(*result);
+  }
+
+  template <class T>
+  Result<T> read(const std::function<Result<T>(PgConn&)>& body) {
+    std::unique_ptr<PgConn> conn;
+    {
+      std::lock_guard lock(readers_mutex_);
+      if (!readers_.empty()) {
+        conn = std::move(readers_.back());
+        readers_.pop_back();
+      }
+    }
+    if (!conn) {
+      auto c = PgConn::connect(url_.conninfo);
+      if (!c) return c.error();
+      conn = std::move(*c);
+    }
+    Result<T> result = body(*conn);
+    if (!conn->healthy()) return result;
+    std::lock_guard lock(readers_mutex_);
+    if (readers_.size() < kMaxIdleReaders) readers_.push_back(std::move(conn));
+    return result;
+  }
+
+  void writer_loop() {
+    std::vector<Op*> batch;
+    for (;;) {
+      {
+        std::unique_lock lock(queue_mutex_);
+        queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        batch.swap(queue_);
+      }
+      std::optional<ClaimRequest> reserved;
+      std::vector<ClaimedJob> claimed;
+      const auto began = std::chrono::steady_clock::now();
+      std::optional<Error> failure = run_batch(batch, reserved, claimed);
+      if (failure) {
+        // One statement failed (a deadlock with another node's batch, a lost connection):
+        // nothing of the batch happened. Each write gets its own transaction instead, so one
+        // bad write does not fail the others.
+        log::warn("postgresql batch failed; retrying its writes one by one",
+                  {{"error", failure->detail}, {"writes", batch.size()}});
+        claimed.clear();
+        for (Op* op : batch) op->commit_error = run_alone(op);
+        if (reserved && reserved->max_jobs > 0) claimed = claim_alone(*reserved);
+      } else {
+        commit_stats_.record(std::chrono::steady_clock::now() - began, batch.size());
+      }
+      // Deliver before waking the writers: a submitter that returns finds its job started.
+      if (reserved) claim_hook_.deliver(std::move(claimed), *reserved);
+      for (Op* op : batch) {
+        op->done.store(true, std::memory_order_release);
+        op->done.notify_one();
+      }
+      batch.clear();
+    }
+  }
+
+  Result<void> ensure_writer_connection() {
+    if (wconn_ && wconn_->healthy()) return {};
+    auto c = PgConn::connect(url_.conninfo);
+    if (!c) return c.error();
+    wconn_ = std::move(*c);
+    return {};
+  }
+
+  // Runs the batch, late joiners and the hook's claim in one transaction. The error of the
+  // first failed statement, if any (then everything was rolled back).
+  std::optional<Error> run_batch(std::vector<Op*>& batch, std::optional<ClaimRequest>& reserved,
+                                 std::vector<ClaimedJob>& claimed) {
+    if (auto ok = ensure_writer_connection(); !ok) return ok.error();
+    PgConn& c = *wconn_;
+    if (auto r = c.exec("BEGIN"); !r) return r.error();
+    std::size_t done = 0;
+    for (;;) {
+      for (; done < batch.size(); ++done) {
+        if (batch[done]->run(c)) {
+          // Take in what is waiting anyway: run_alone() will handle it.
+          rollback(c);
+          std::lock_guard lock(queue_mutex_);
+          batch.insert(batch.end(), queue_.begin(), queue_.end());
+          queue_.clear();
+          return make_error(Errc::store_failed, "a write failed");
+        }
+      }
+      std::lock_guard lock(queue_mutex_);
+      if (queue_.empty() || batch.size() >= kMaxBatch) break;
+      batch.insert(batch.end(), queue_.begin(), queue_.end());
+      queue_.clear();
+    }
+    if (std::any_of(batch.begin(), batch.end(), [](Op* op) { return op->may_start_work; }) &&
+        claim_hook_.reserve) {
+      reserved = claim_hook_.reserve();
+      if (reserved->max_jobs > 0 && !reserved->tasks.empty()) {
+        auto got = do_claim(c, *reserved);
+        if (!got) {
+          rollback(c);
+          return got.error();
+        }
+        claimed = std::move(*got);
+      }
+    }
+    if (auto r = c.exec("COMMIT"); !r) {
+      rollback(c);
+      return r.error();
+    }
+    return std::nullopt;
+  }
+
+  void rollback(PgConn& c) {
+    if (auto r = c.exec("ROLLBACK"); !r && c.healthy()) {
+      log::error("postgresql rollback failed", {{"error", r.error().detail}});
+    }
+  }
+
+  std::optional<Error> run_alone(Op* op) {
+    if (auto ok = ensure_writer_connection(); !ok) return ok.error();
+    PgConn& c = *wconn_;
+    if (auto r = c.exec("BEGIN"); !r) return r.error();
+    const auto began = std::chrono::steady_clock::now();
+    if (op->run(c)) {
+      rollback(c);
+      return std::nullopt;  // the op's own result carries the error
+    }
+    if (auto r = c.exec("COMMIT"); !r) {
+      rollback(c);
+      return r.error();
+    }
+    commit_stats_.record(std::chrono::steady_clock::now() - began, 1);
+    return std::nullopt;
+  }
+
+  std::vector<ClaimedJob> claim_alone(const ClaimRequest& req) {
+    std::vector<ClaimedJob> claimed;
+    Op op;
+    op.run = [&](PgConn& c) {
+      auto got = do_claim(c, req);
+      if (got) claimed = std::move(*got);
+      if (!got) log::error("claiming after a write failed", {{"error", got.error().detail}});
+      return !got;
+    };
+    if (auto e = run_alone(&op)) {
+      log::error("claiming after a write failed", {{"error", e->detail}});
+      claimed.clear();
+    }
+    return claimed;
+  }
+
+  Result<void> migrate(PgConn& c) {
+    auto begin = c.exec(fmt::format(
+        "BEGIN; SELECT pg_advisory_xact_lock({}); "
+        "CREATE TABLE IF NOT EXISTS wq_schema (version INTEGER NOT NULL); ",
+        kMigrationLockKey));
+    if (!begin) return begin.error();
+    auto fail = [&](const Error& e, std::string_view what) -> Result<void> {
+      rollback(c);
+      return make_error(Errc::store_failed, fmt::format("{}: {}", what, e.detail));
+    };
+    auto v = c.exec("SELECT coalesce(max(version), 0) FROM wq_schema");
+    if (!v) return fail(v.error(), "reading the schema version");
+    const auto version = static_cast<std::size_t>(v->int64(0, 0));
+    if (version > kMigrations.size()) {
+      rollback(c);
+      return make_error(Errc::store_failed,
+                        fmt::format("the database's schema version {} is newer than this build "
+                                    "understands ({}); run a newer wqd",
+                                    version, kMigrations.size()));
+    }
+    for (std::size_t i = version; i < kMigrations.size(); ++i) {
+      if (auto r = c.exec(kMigrations[i]); !r) {
+        return fail(r.error(), fmt::format("PostgreSQL migration {} failed", i + 1));
+      }
+    }
+    if (version < kMigrations.size()) {
+      auto r = c.exec(fmt::format("DELETE FROM wq_schema; INSERT INTO wq_schema VALUES ({})",
+                                  kMigrations.size()));
+      if (!r) return fail(r.error(), "recording the schema version");
+    }
+    if (auto r = c.exec("COMMIT"); !r) return fail(r.error(), "committing the migrations");
+    if (version < kMigrations.size()) {
+      log::info("migrated the postgresql schema", {{"from", version}, {"to", kMigrations.size()}});
+    }
+    return {};
+  }
+
+  void note_run_at(TimePoint t) {
+    std::lock_guard lock(run_at_mutex_);
+    if (!next_run_at_ || t < *next_run_at_) next_run_at_ = t;
+  }
+
+  Result<Submitted> do_submit(PgConn& c, const NewJob& nj, const std::string& params,
+                              const std::optional<std::string>& secrets) {
+    const Job& job = nj.job;
+    std::optional<std::int64_t> timeout;
+    if (job.timeout) timeout = job.timeout->count();
+    // Each pass sees what committed before it; a lost race into the unique indexes (another
+    // submitter of the key or id, on any node) is settled by the next pass.
+    for (int pass = 0; pass < kSubmitAttempts; ++pass) {
+      if (nj.id_given) {
+        auto r = c.run("submit_by_id",
+                       "SELECT " WQ_PG_JOB_COLUMNS ", spec_hash FROM wq_jobs WHERE id = $1",
+                       Params().add(job.id));
+        if (!r) return r.error();
+        if (r->size() > 0) {
+          if (r->text(0, kJobColumnCount) == nj.spec_hash && r->text(0, 5) == job.owner) {
+            return Submitted{row_to_job(*r, 0), false};
+          }
+          return make_error(Errc::conflict,
+                            fmt::format("a job with id '{}' already exists with a different "
+                                        "task or params; choose another id or omit it", job.id));
+        }
+      }
+      // The newest job for the key decides: an active job is always the newest one.
+      auto prev = c.run("submit_by_key",
+                        "SELECT " WQ_PG_JOB_COLUMNS ", retained FROM wq_jobs WHERE owner = $1 "
+                        "AND key = $2 ORDER BY seqno DESC LIMIT 1",
+                        Params().add(job.owner).add(job.key));
+      if (!prev) return prev.error();
+      if (prev->size() > 0) {
+        const auto state = static_cast<JobState>(prev->int64(0, 11));
+        const bool retained_success =
+            state == JobState::succeeded && prev->boolean(0, kJobColumnCount) && !nj.force;
+        if (!is_terminal(state) || retained_success) return Submitted{row_to_job(*prev, 0), false};
+      }
+      if (nj.max_queued > 0) {
+        auto n = c.run("count_queued", "SELECT count(*) FROM wq_jobs WHERE state = 0");
+        if (!n) return n.error();
+        if (static_cast<std::size_t>(n->int64(0, 0)) >= nj.max_queued) {
+          return make_error(Errc::queue_full,
+                            fmt::format("the queue holds {} jobs, its limit (max_queued); retry "
+                                        "later", n->int64(0, 0)));
+        }
+      }
+      auto ins = c.run(
+          "submit_insert",
+          "INSERT INTO wq_jobs (id, task, params, secrets, spec_hash, key, owner, priority, "
+          "max_attempts, timeout_ms, run_at, state, seq, created_at) VALUES ($1, $2, $3, $4, $5, "
+          "$6, $7, $8, $9, $10, $11, 0, $12, $13) ON CONFLICT DO NOTHING RETURNING seqno",
+          Params().add(job.id).add(job.task).add(params).add(secrets).add(nj.spec_hash)
+              .add(job.key).add(job.owner).add(job.priority).add(job.max_attempts).add(timeout)
+              .add(ms(job.run_at)).add(static_cast<std::int64_t>(job.seq))
+              .add(ms(job.created_at)));
+      if (!ins) return ins.error();
+      if (ins->size() > 0) return Submitted{job, true};
+    }
+    return make_error(Errc::store_failed,
+                      fmt::format("submitting job {}: concurrent submits of its key or id kept "
+                                  "conflicting; retry", job.id));
+  }
+
+  // Claimed jobs with their seqno, for start order across several statements.
+  using Taken = std::vector<std::pair<std::int64_t, ClaimedJob>>;
+
+  Result<std::vector<ClaimedJob>> do_claim(PgConn& c, const ClaimRequest& req) {
+    std::map<std::string, std::size_t> budget;
+    for (const auto& t : req.tasks) {
+      if (t.slots > 0) budget[t.task] = t.slots;
+    }
+    std::size_t remaining = req.max_jobs;
+    const std::int64_t now = ms(now_ms());
+    Taken taken;
+    while (remaining > 0 && !budget.empty()) {
+      std::vector<std::string> tasks;
+      bool budgets_bind = false;
+      for (const auto& [task, slots] : budget) {
+        tasks.push_back(task);
+        if (slots < remaining) budgets_bind = true;
+      }
+      if (!budgets_bind) {
+        if (auto r = take_batch(c, tasks, remaining, now, taken); !r) return r.error();
+        break;
+      }
+      // Lock a batch in start order and keep what the budgets allow; rows not taken stay
+      // queued (locked by this transaction only until its commit). Then look again without
+      // the tasks whose budget ran out.
+      auto rows = c.run("claim_candidates",
+                        "SELECT seqno, task FROM wq_jobs WHERE state = 0 AND run_at <= $1 AND "
+                        "task = ANY($2::text[]) ORDER BY priority DESC, seqno LIMIT $3 "
+                        "FOR UPDATE SKIP LOCKED",
+                        Params().add(now).add_array(tasks).add(static_cast<std::int64_t>(remaining)));
+      if (!rows) return rows.error();
+      std::string chosen = "{";
+      bool exhausted = false;
+      for (int i = 0; i < rows->size(); ++i) {
+        auto it = budget.find(std::string(rows->text(i, 1)));
+        if (it == budget.end()) continue;
+        if (chosen.size() > 1) chosen += ',';
+        chosen += rows->text(i, 0);
+        if (--it->second == 0) {
+          budget.erase(it);
+          exhausted = true;
+        }
+      }
+      chosen += '}';
+      const std::size_t before = taken.size();
+      if (chosen.size() > 2) {
+        if (auto r = take(c, chosen, now, taken); !r) return r.error();
+      }
+      const bool more = static_cast<std::size_t>(rows->size()) == remaining;
+      remaining -= taken.size() - before;
+      if (!more || !exhausted) break;
+    }
+    std::sort(taken.begin(), taken.end(), [](const auto& a, const auto& b) {
+      if (a.second.job.priority != b.second.job.priority) return a.second.job.priority > b.second.job.priority;
+      return a.first < b.first;
+    });
+    std::vector<ClaimedJob> out;
+    out.reserve(taken.size());
+    for (auto& [_, job] : taken) out.push_back(std::move(job));
+    return out;
+  }
+
+  static constexpr const char* kClaimSet =
+      "state = 1, attempt = j.attempt + 1, started_at = $1, seq = j.seq + 1, fraction = 0, "
+      "message = NULL, finished_at = NULL, lease_node = $2, "
+      "lease_expires_at = now() + $3::bigint * interval '1 millisecond'";
+  static constexpr const char* kClaimReturning =
+      " RETURNING j.seqno, j.id, j.task, j.params, j.key, j.owner, j.priority, j.max_attempts, "
+      "j.timeout_ms, j.run_at, j.attempt, j.state, j.seq, j.fraction, j.message, j.returncode, "
+      "j.error, j.result_size, j.created_at, j.started_at, j.finished_at, j.secrets";
+
+  static Result<void> append_claimed(Result<PgRows> rows, Taken& out) {
+    if (!rows) return rows.error();
+    for (int i = 0; i < rows->size(); ++i) {
+      ClaimedJob c{row_to_job(*rows, i), {}};
+      if (!rows->null(i, kJobColumnCount)) c.secrets = parse_object(rows->text(i, kJobColumnCount));
+      out.emplace_back(rows->int64(i, 0), std::move(c));
+    }
+    return {};
+  }
+
+  // One statement: locks up to `n` ready jobs of `tasks` in start order and marks them running.
+  Result<void> take_batch(PgConn& c, const std::vector<std::string>& tasks, std::size_t n,
+                          std::int64_t now, Taken& out) {
+    static const std::string sql = fmt::format(
+        "WITH picked AS (SELECT seqno FROM wq_jobs WHERE state = 0 AND run_at <= $1 AND "
+        "task = ANY($4::text[]) ORDER BY priority DESC, seqno LIMIT $5 FOR UPDATE SKIP LOCKED) "
+        "UPDATE wq_jobs j SET {} FROM picked WHERE j.seqno = picked.seqno{}",
+        kClaimSet, kClaimReturning);
+    return append_claimed(c.run("claim_batch", sql.c_str(),
+                                Params().add(now).add(node_).add(url_.lease.count())
+                                    .add_array(tasks).add(static_cast<std::int64_t>(n))),
+                          out);
+  }
+
+  // Marks the rows `seqnos` (a bigint[] literal), locked by this transaction, running.
+  Result<void> take(PgConn& c, const std::string& seqnos, std::int64_t now, Taken& out) {
+    static const std::string sql = fmt::format(
+        "UPDATE wq_jobs j SET {} WHERE j.seqno = ANY($4::bigint[]) AND j.state = 0{}", kClaimSet,
+        kClaimReturning);
+    return append_claimed(c.run("claim_chosen", sql.c_str(),
+                                Params().add(now).add(node_).add(url_.lease.count()).add(seqnos)),
+                          out);
+  }
+
+  Result<Job> do_finish(PgConn& c, std::string_view id, const Outcome& o) {
+    const bool retry = o.state == JobState::queued;
+    std::optional<std::int64_t> rc, size, expires, finished, run_at;
+    if (o.returncode) rc = *o.returncode;
+    if (o.result_size) size = static_cast<std::int64_t>(*o.result_size);
+    if (o.result_expires_at) expires = ms(*o.result_expires_at);
+    if (!retry) finished = ms(now_ms());
+    if (retry) run_at = ms(o.retry_at.value_or(now_ms()));
+    // Fenced by the lease: if this node's lease lapsed and the job was recovered elsewhere,
+    // this outcome is not recorded.
+    auto r = c.run(
+        "finish",
+        "UPDATE wq_jobs SET state = $1::smallint, seq = greatest(seq + 1, $2), fraction = $3, message = $4, "
+        "returncode = $5, error = $6, result_size = $7, result_expires_at = $8, retained = $9, "
+        "finished_at = $10, run_at = coalesce($11, run_at), cancel_requested = false, "
+        "lease_node = NULL, lease_expires_at = NULL, "
+        "secrets = CASE WHEN $1::smallint >= 2 THEN NULL ELSE secrets END "
+        "WHERE id = $12 AND state = 1 AND lease_node = $13 RETURNING " WQ_PG_JOB_COLUMNS,
+        Params().add(static_cast<int>(o.state)).add(static_cast<std::int64_t>(o.seq))
+            .add(o.fraction).add(o.message).add(rc).add(o.error).add(size).add(expires)
+            .add(o.state == JobState::succeeded).add(finished).add(run_at).add(id).add(node_));
+    if (!r) return r.error();
+    if (r->size() == 0) {
+      return make_error(Errc::not_found, fmt::format("job {} is not running on this node", id));
+    }
+    return row_to_job(*r, 0);
+  }
+
+  Result<Job> do_cancel(PgConn& c, std::string_view id, const std::optional<std::string>& owner) {
+    auto found = c.run("cancel_get", "SELECT " WQ_PG_JOB_COLUMNS " FROM wq_jobs WHERE id = $1",
+                       Params().add(id));
+    if (!found) return found.error();
+    if (found->size() == 0 || (owner && found->text(0, 5) != *owner)) {
+      return make_error(Errc::not_found, fmt::format("no job with id '{}'", id));
+    }
+    Job job = row_to_job(*found, 0);
+    if (job.state == JobState::queued) {
+      auto r = c.run("cancel_queued",
+                     "UPDATE wq_jobs SET state = 4, seq = seq + 1, finished_at = $1, "
+                     "error = 'cancelled', secrets = NULL WHERE id = $2 AND state = 0 "
+                     "RETURNING " WQ_PG_JOB_COLUMNS,
+                     Params().add(ms(now_ms())).add(id));
+      if (!r) return r.error();
+      if (r->size() > 0) return row_to_job(*r, 0);
+      job.state = JobState::running;  // claimed meanwhile, by some node
+    }
+    if (job.state == JobState::running) {
+      auto r = c.run("cancel_running",
+                     "UPDATE wq_jobs SET cancel_requested = true WHERE id = $1 AND state = 1 "
+                     "RETURNING " WQ_PG_JOB_COLUMNS,
+                     Params().add(id));
+      if (!r) return r.error();
+      if (r->size() > 0) return row_to_job(*r, 0);
+      auto again = c.run("cancel_get", "SELECT " WQ_PG_JOB_COLUMNS " FROM wq_jobs WHERE id = $1",
+                         Params().add(id));
+      if (!again) return again.error();
+      if (again->size() > 0) return row_to_job(*again, 0);
+    }
+    return job;
+  }
+
+  Result<std::vector<Recovered>> do_recover(PgConn& c, const std::function<bool(const Job&)>& retry) {
+    auto expired = c.run("recover_expired",
+                         "SELECT " WQ_PG_JOB_COLUMNS " FROM wq_jobs WHERE state = 1 AND "
+                         "lease_expires_at < now() FOR UPDATE SKIP LOCKED");
+    if (!expired) return expired.error();
+    std::vector<Recovered> out;
+    const std::int64_t now = ms(now_ms());
+    for (int i = 0; i < expired->size(); ++i) {
+      const Job job = row_to_job(*expired, i);
+      Result<PgRows> r = retry(job)
+          ? c.run("recover_requeue",
+                  "UPDATE wq_jobs SET state = 0, seq = seq + $1, run_at = $2, fraction = 0, "
+                  "message = NULL, cancel_requested = false, lease_node = NULL, "
+                  "lease_expires_at = NULL WHERE id = $3 RETURNING " WQ_PG_JOB_COLUMNS,
+                  Params().add(kSeqGapAfterRecovery).add(now).add(job.id))
+          : c.run("recover_fail",
+                  "UPDATE wq_jobs SET state = 3, seq = seq + $1, finished_at = $2, "
+                  "returncode = -1, error = $3, secrets = NULL, cancel_requested = false, "
+                  "lease_node = NULL, lease_expires_at = NULL WHERE id = $4 "
+                  "RETURNING " WQ_PG_JOB_COLUMNS,
+                  Params().add(kSeqGapAfterRecovery).add(now)
+                      .add(fmt::format("interrupted: the node running this job stopped during "
+                                       "attempt {} of {}", job.attempt, job.max_attempts))
+                      .add(job.id));
+      if (!r) return r.error();
+      if (r->size() > 0) out.push_back(Recovered{row_to_job(*r, 0)});
+    }
+    return out;
+  }
+
+  Result<Swept> do_sweep(PgConn& c, TimePoint now, std::optional<TimePoint> finished_before) {
+    Swept swept;
+    auto expired = c.run("sweep_results",
+                         "UPDATE wq_jobs SET retained = false, result_size = NULL WHERE retained "
+                         "AND result_expires_at <= $1 RETURNING id",
+                         Params().add(ms(now)));
+    if (!expired) return expired.error();
+    for (int i = 0; i < expired->size(); ++i) swept.results_expired.emplace_back(expired->text(i, 0));
+    if (finished_before) {
+      auto del = c.run("sweep_jobs",
+                       "DELETE FROM wq_jobs WHERE state >= 2 AND finished_at < $1 "
+                       "RETURNING id, result_size",
+                       Params().add(ms(*finished_before)));
+      if (!del) return del.error();
+      for (int i = 0; i < del->size(); ++i) {
+        ++swept.jobs_removed;
+        if (!del->null(i, 1)) swept.results_expired.emplace_back(del->text(i, 0));
+      }
+    }
+    return swept;
+  }
+
+  // Renews this node's leases every lease/3, on its own connection: a busy writer never
+  // delays a renewal.
+  void heartbeat_loop() {
+    const auto interval = url_.lease / 3;
+    std::unique_lock lock(heartbeat_mutex_);
+    while (!heartbeat_cv_.wait_for(lock, interval, [&] { return heartbeat_stop_; })) {
+      lock.unlock();
+      renew_leases();
+      lock.lock();
+    }
+  }
+
+  void renew_leases() {
+    if (!hconn_ || !hconn_->healthy()) {
+      auto c = PgConn::connect(url_.conninfo);
+      if (!c) {
+        log::warn("cannot renew job leases", {{"error", c.error().detail}});
+        return;
+      }
+      hconn_ = std::move(*c);
+    }
+    auto r = hconn_->run("renew_leases",
+                         "UPDATE wq_jobs SET lease_expires_at = now() + $2::bigint * "
+                         "interval '1 millisecond' WHERE state = 1 AND lease_node = $1",
+                         Params().add(node_).add(url_.lease.count()));
+    if (!r) log::warn("cannot renew job leases", {{"error", r.error().detail}});
+  }
+
+  static constexpr std::size_t kMaxIdleReaders = 8;
+  static constexpr std::size_t kMaxBatch = 1024;
+
+  const PgUrl url_;
+  const std::string node_;
+  std::unique_ptr<PgConn> wconn_;  // the writer thread's (and start()'s, before it runs)
+
+  std::mutex queue_mutex_;
+  std::condition_variable queue_cv_;
+  std::vector<Op*> queue_;  // guarded by queue_mutex_
+  bool stopping_ = false;   // guarded by queue_mutex_
+  std::thread writer_;
+  CommitStats commit_stats_;
+
+  ClaimHook claim_hook_;  // set before the first write; used by the writer thread
+
+  std::mutex readers_mutex_;
+  std::vector<std::unique_ptr<PgConn>> readers_;  // idle read connections; guarded
+
+  std::mutex run_at_mutex_;
+  std::optional<TimePoint> next_run_at_;                  // guarded by run_at_mutex_
+  std::chrono::steady_clock::time_point run_at_checked_;  // guarded by run_at_mutex_
+
+  std::unique_ptr<PgConn> hconn_;  // the heartbeat thread's
+  std::mutex heartbeat_mutex_;
+  std::condition_variable heartbeat_cv_;
+  bool heartbeat_stop_ = false;  // guarded by heartbeat_mutex_
+  std::thread heartbeat_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> open_pg_store(const std::string& url) {
+  auto parsed = parse_url(url);
+  if (!parsed) return parsed.error();
+  auto store = std::make_unique<PgStore>(std::move(*parsed));
+  if (auto r = store->start(); !r) return r.error();
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace wq::postgres

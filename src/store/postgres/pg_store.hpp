@@ -1,0 +1,31 @@
+// The PostgreSQL store (DESIGN §5, issue 5): several wqd nodes share one database.
+//
+//   postgresql://USER@HOST:PORT/DB[?lease=30s&…libpq parameters]
+//
+// Versioned migrations run at start-up under an advisory lock. Dedup across nodes is the
+// partial unique index on (owner, key) for active jobs. Claims take `FOR UPDATE SKIP LOCKED`
+// batches in priority/FIFO order. Every claimed job carries a lease (this store's node id and
+// an expiry on the database clock) that a heartbeat thread renews every lease/3; recover(),
+// which the dispatcher also calls every recover_interval(), settles jobs whose lease expired
+// (their node died): retried or failed as interrupted. finish() is fenced by the lease: a node
+// whose job was recovered elsewhere cannot record an outcome for it.
+//
+// Threading: any thread may call any method. Writes are handed to one writer thread that
+// runs every write waiting at that moment in one transaction and one commit (group commit, as
+// in the SQLite store); if a statement in the batch fails (a deadlock with another node, a
+// lost connection), the batch is rolled back and each write is retried in its own
+// transaction. Reads use a pool of connections. The heartbeat thread has its own connection.
+#pragma once
+
+#include "wq/store.hpp"
+
+#include <memory>
+#include <string>
+
+namespace wq::postgres {
+
+// Connects, migrates and starts the writer and heartbeat threads. Errc::config_invalid for a
+// bad URL or lease; Errc::store_failed when the database cannot be reached or migrated.
+Result<std::unique_ptr<Store>> open_pg_store(const std::string& url);
+
+}  // namespace wq::postgres
