@@ -108,6 +108,17 @@ struct StoreStats {
   double commit_latency_sum = 0.0;  // seconds
 };
 
+// What another node did that this node must act on (many-node stores: LISTEN/NOTIFY).
+struct StoreEvent {
+  enum class Kind : std::uint8_t {
+    work,      // jobs became runnable elsewhere: claim
+    cancel,    // a cancel was asked for job snapshot.id: stop it if it runs here
+    snapshot,  // a job's newer snapshot (progress or state), for this node's watchers
+  };
+  Kind kind = Kind::work;
+  Snapshot snapshot;  // cancel: only the id
+};
+
 // Lets a store start work the moment it becomes runnable (see Store::set_claim_hook).
 struct ClaimHook {
   // Reserves free slots and says what may be claimed now (max_jobs 0: nothing).
@@ -172,9 +183,24 @@ class Store {
 
   // Counters since the store opened. Cheap; any thread.
   virtual StoreStats stats() const = 0;
+
+  // Many nodes on one store (PostgreSQL). A single-process store (SQLite) keeps these
+  // defaults: nothing happens elsewhere.
+  //
+  // Receives what other nodes did, on a store thread; the sink must not block on the store's
+  // writer. Setting another sink (or an empty one) waits until a call in progress returns, so
+  // after it the old sink is not called again.
+  virtual void set_event_sink(std::function<void(const StoreEvent&)> sink) { (void)sink; }
+  // Hands a snapshot published on this node to the other nodes' watchers. Coalesced per job:
+  // the newest snapshot wins; cheap, never blocks on I/O.
+  virtual void publish(const Snapshot& snap) { (void)snap; }
+  // How often recover() must run while serving, to settle jobs of nodes that died (their
+  // leases expired). nullopt: only at start-up.
+  virtual std::optional<Millis> recover_interval() const { return std::nullopt; }
 };
 
-// Opens the store named by config.store_url(): "sqlite:PATH". Errc::locked if another process
+// Opens the store named by config.store_url(): "sqlite:PATH" or "postgresql://…" (see
+// src/store/postgres/pg_store.hpp). Errc::locked if another process
 // holds it; Errc::store_failed with the reason otherwise.
 Result<std::unique_ptr<Store>> open_store(const Config& config);
 

@@ -105,6 +105,11 @@ void ProgressHub::unsubscribe(const std::shared_ptr<Watcher>& w) {
 }
 
 void ProgressHub::publish(const Snapshot& snap) {
+  deliver_remote(snap);
+  if (forward_) forward_(snap);
+}
+
+void ProgressHub::deliver_remote(const Snapshot& snap) {
   std::shared_ptr<const Watchers> list;
   {
     std::lock_guard lock(mutex_);

@@ -51,8 +51,14 @@ class ProgressHub {
   // Registers `cb` for job `id`; snapshots with seq <= after_seq are not delivered.
   Subscription subscribe(const std::string& id, std::uint64_t after_seq, Callback cb);
 
-  // Delivers `snap` to every watcher of snap.id (subject to the rules above).
+  // Delivers `snap` to every watcher of snap.id (subject to the rules above), and hands it to
+  // the forward callback, if any.
   void publish(const Snapshot& snap);
+  // Many nodes: every snapshot published here also goes to `forward` (the store, which fans it
+  // out to the other nodes). Set once, before anything is published.
+  void set_forward(Callback forward) { forward_ = std::move(forward); }
+  // Delivers a snapshot published on another node (not forwarded again).
+  void deliver_remote(const Snapshot& snap);
 
   // Ids that currently have watchers.
   std::vector<std::string> watched_ids() const;
@@ -66,6 +72,7 @@ class ProgressHub {
   // Copy-on-write lists: publish takes a reference and delivers outside the lock.
   std::unordered_map<std::string, std::shared_ptr<const Watchers>> channels_;  // guarded
   std::size_t count_ = 0;                                                      // guarded
+  Callback forward_;  // set before the first publish, then only read
 };
 
 }  // namespace wq

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include <condition_variable>
+#include <thread>
 
 namespace wq {
 namespace {
@@ -43,24 +44,67 @@ class Queue::Impl {
         results_(value_or_throw(ResultDir::open(config_.data_dir))),
         store_(value_or_throw(open_store(config_))) {
     for (const auto& [name, task] : config_.tasks) tasks_.put(TaskEntry{task, {}});
-    recover();
+    if (auto r = recover(); !r) throw ErrorException(r.error());
+    const auto recover_every = store_->recover_interval();
+    // Many nodes: snapshots published here reach the other nodes' watchers through the store.
+    if (recover_every) hub_.set_forward([this](const Snapshot& s) { store_->publish(s); });
     dispatcher_ = std::make_unique<Dispatcher>(config_, *store_, results_, hub_, tasks_);
     dispatcher_->start();
+    store_->set_event_sink([this](const StoreEvent& e) { on_store_event(e); });
+    if (recover_every) {
+      lease_keeper_ = std::thread([this, every = *recover_every] { keep_leases(every); });
+    }
   }
 
   ~Impl() { stop(Millis(0)); }
 
-  void recover() {
-    auto recovered = store_->recover([&](const Job& job) {
-      auto task = tasks_.find(job.task);
-      const CrashPolicy policy = task ? task->config.on_crash : CrashPolicy::retry;
-      return policy == CrashPolicy::retry && job.attempt < job.max_attempts;
-    });
-    if (!recovered) throw ErrorException(recovered.error());
+  bool retry_after_crash(const Job& job) const {
+    auto task = tasks_.find(job.task);
+    const CrashPolicy policy = task ? task->config.on_crash : CrashPolicy::retry;
+    return policy == CrashPolicy::retry && job.attempt < job.max_attempts;
+  }
+
+  // Settles jobs whose process (or node) died; true if any was queued again.
+  Result<bool> recover() {
+    auto recovered = store_->recover([&](const Job& job) { return retry_after_crash(job); });
+    if (!recovered) return recovered.error();
+    bool requeued = false;
     for (const auto& r : *recovered) {
+      requeued = requeued || r.job.state == JobState::queued;
       log::warn(r.job.state == JobState::queued ? "job interrupted by a stop; queued again"
                                                 : "job interrupted by a stop; failed",
                 {{"job", r.job.id}, {"task", r.job.task}, {"attempt", r.job.attempt}});
+      if (dispatcher_) hub_.publish(snapshot_of(r.job));
+    }
+    return requeued;
+  }
+
+  // Many nodes: settles the jobs of nodes that died, every `every`, while this one serves.
+  void keep_leases(Millis every) {
+    std::unique_lock lock(keeper_mutex_);
+    while (!keeper_cv_.wait_for(lock, every, [&] { return keeper_stop_; })) {
+      lock.unlock();
+      auto requeued = recover();
+      if (!requeued) {
+        log::warn("recovering jobs of stopped nodes failed", {{"error", requeued.error().detail}});
+      } else if (*requeued) {
+        dispatcher_->wake();
+      }
+      lock.lock();
+    }
+  }
+
+  void on_store_event(const StoreEvent& e) {
+    switch (e.kind) {
+      case StoreEvent::Kind::work:
+        dispatcher_->wake();
+        break;
+      case StoreEvent::Kind::cancel:
+        dispatcher_->cancel_running(e.snapshot.id);
+        break;
+      case StoreEvent::Kind::snapshot:
+        hub_.deliver_remote(e.snapshot);
+        break;
     }
   }
 
@@ -183,6 +227,14 @@ class Queue::Impl {
 
   void stop(Millis grace) {
     stopping_ = true;
+    {
+      std::lock_guard lock(keeper_mutex_);
+      keeper_stop_ = true;
+    }
+    keeper_cv_.notify_all();
+    if (lease_keeper_.joinable()) lease_keeper_.join();
+    // Before the dispatcher stops: events from other nodes must not reach a stopped one.
+    store_->set_event_sink({});
     if (dispatcher_) dispatcher_->stop(grace);
   }
 
@@ -201,6 +253,10 @@ class Queue::Impl {
   TaskRegistry tasks_;
   ProgressHub hub_;
   std::atomic<bool> stopping_{false};
+  std::mutex keeper_mutex_;
+  std::condition_variable keeper_cv_;
+  bool keeper_stop_ = false;  // guarded by keeper_mutex_
+  std::thread lease_keeper_;  // many nodes only; joined by stop()
   std::unique_ptr<Dispatcher> dispatcher_;  // last: stopped and destroyed first
 };
 

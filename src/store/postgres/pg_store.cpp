@@ -3,6 +3,7 @@
 #include "core/log.hpp"
 #include "store/commit_stats.hpp"
 #include "store/postgres/migrations.hpp"
+#include "store/postgres/pg_events.hpp"
 #include "store/postgres/pg_conn.hpp"
 
 #include <boost/json/parse.hpp>
@@ -119,6 +120,7 @@ class PgStore final : public Store {
   explicit PgStore(PgUrl url) : url_(std::move(url)), node_(node_id()) {}
 
   ~PgStore() override {
+    events_.reset();  // its listener reads through this store
     {
       std::lock_guard lock(queue_mutex_);
       stopping_ = true;
@@ -141,6 +143,11 @@ class PgStore final : public Store {
     auto hconn = PgConn::connect(url_.conninfo);
     if (!hconn) return hconn.error();
     hconn_ = std::move(*hconn);
+    events_ = std::make_unique<PgEvents>(url_.conninfo, node_, [this](const std::string& id) {
+      auto job = get(id);
+      return job ? *job : std::nullopt;
+    });
+    if (auto r = events_->start(); !r) return r.error();
     writer_ = std::thread([this] {
       pthread_setname_np(pthread_self(), "wq-pg-write");
       writer_loop();
@@ -283,6 +290,14 @@ class PgStore final : public Store {
 
   StoreStats stats() const override { return commit_stats_.snapshot(); }
 
+  void set_event_sink(std::function<void(const StoreEvent&)> sink) override {
+    events_->set_sink(std::move(sink));
+  }
+
+  void publish(const Snapshot& snap) override { events_->publish(snap); }
+
+  std::optional<Millis> recover_interval() const override { return url_.lease / 2; }
+
  private:
   // One write waiting for the writer thread; lives on the caller's stack until `done`. `run`
   // may be run twice (once in a shared batch that failed, once alone): it touches nothing
@@ -356,8 +371,14 @@ class PgStore final : public Store {
         log::warn("postgresql batch failed; retrying its writes one by one",
                   {{"error", failure->detail}, {"writes", batch.size()}});
         claimed.clear();
+        made_work_ = false;
         for (Op* op : batch) op->commit_error = run_alone(op);
         if (reserved && reserved->max_jobs > 0) claimed = claim_alone(*reserved);
+        if (made_work_ && wconn_ && wconn_->healthy()) {
+          if (auto r = notify_work(*wconn_); !r) {
+            log::warn("cannot tell other nodes about new work", {{"error", r.error().detail}});
+          }
+        }
       } else {
         commit_stats_.record(std::chrono::steady_clock::now() - began, batch.size());
       }
@@ -385,6 +406,7 @@ class PgStore final : public Store {
                                  std::vector<ClaimedJob>& claimed) {
     if (auto ok = ensure_writer_connection(); !ok) return ok.error();
     PgConn& c = *wconn_;
+    made_work_ = false;
     if (auto r = c.exec("BEGIN"); !r) return r.error();
     std::size_t done = 0;
     for (;;) {
@@ -415,11 +437,25 @@ class PgStore final : public Store {
         claimed = std::move(*got);
       }
     }
+    // Other nodes claim what this one's own claim left (delivered with the commit).
+    if (made_work_ && !(reserved && claimed.size() < reserved->max_jobs)) {
+      if (auto r = notify_work(c); !r) {
+        rollback(c);
+        return r.error();
+      }
+    }
     if (auto r = c.exec("COMMIT"); !r) {
       rollback(c);
       return r.error();
     }
     return std::nullopt;
+  }
+
+  Result<void> notify_work(PgConn& c) {
+    auto r = c.run("notify_work", "SELECT pg_notify('wq_events', $1)",
+                   Params().add(PgEvents::work_payload(node_)));
+    if (!r) return r.error();
+    return {};
   }
 
   void rollback(PgConn& c) {
@@ -556,7 +592,10 @@ class PgStore final : public Store {
               .add(ms(job.run_at)).add(static_cast<std::int64_t>(job.seq))
               .add(ms(job.created_at)));
       if (!ins) return ins.error();
-      if (ins->size() > 0) return Submitted{job, true};
+      if (ins->size() > 0) {
+        if (job.run_at <= now_ms()) made_work_ = true;
+        return Submitted{job, true};
+      }
     }
     return make_error(Errc::store_failed,
                       fmt::format("submitting job {}: concurrent submits of its key or id kept "
@@ -693,6 +732,7 @@ class PgStore final : public Store {
     if (r->size() == 0) {
       return make_error(Errc::not_found, fmt::format("job {} is not running on this node", id));
     }
+    if (retry) made_work_ = true;
     return row_to_job(*r, 0);
   }
 
@@ -720,7 +760,13 @@ class PgStore final : public Store {
                      "RETURNING " WQ_PG_JOB_COLUMNS,
                      Params().add(id));
       if (!r) return r.error();
-      if (r->size() > 0) return row_to_job(*r, 0);
+      if (r->size() > 0) {
+        // The node running it stops it when this commits.
+        auto n = c.run("notify_cancel", "SELECT pg_notify('wq_events', $1)",
+                       Params().add(PgEvents::cancel_payload(node_, id)));
+        if (!n) return n.error();
+        return row_to_job(*r, 0);
+      }
       auto again = c.run("cancel_get", "SELECT " WQ_PG_JOB_COLUMNS " FROM wq_jobs WHERE id = $1",
                          Params().add(id));
       if (!again) return again.error();
@@ -754,7 +800,9 @@ class PgStore final : public Store {
                                        "attempt {} of {}", job.attempt, job.max_attempts))
                       .add(job.id));
       if (!r) return r.error();
-      if (r->size() > 0) out.push_back(Recovered{row_to_job(*r, 0)});
+      if (r->size() == 0) continue;
+      out.push_back(Recovered{row_to_job(*r, 0)});
+      if (out.back().job.state == JobState::queued) made_work_ = true;
     }
     return out;
   }
@@ -824,6 +872,8 @@ class PgStore final : public Store {
   CommitStats commit_stats_;
 
   ClaimHook claim_hook_;  // set before the first write; used by the writer thread
+  bool made_work_ = false;  // writer thread: the current batch made jobs runnable
+  std::unique_ptr<PgEvents> events_;
 
   std::mutex readers_mutex_;
   std::vector<std::unique_ptr<PgConn>> readers_;  // idle read connections; guarded

@@ -1,0 +1,76 @@
+// Fan-out between wqd nodes over PostgreSQL LISTEN/NOTIFY on the channel `wq_events`.
+// Payloads are small JSON objects naming the sending node ("n") and the kind ("k"):
+//   {"k":"w"}                          work became runnable: idle nodes claim
+//   {"k":"c","id":…}                   cancel asked for a running job: its node stops it
+//   {"k":"s","id":…,"q":seq,…}         a job's newer snapshot, for other nodes' watchers
+// Snapshots are coalesced per job (the newest wins) and sent in one statement per batch.
+// Messages and errors are truncated to keep payloads far below NOTIFY's 8000-byte limit; a
+// terminal snapshot is therefore re-read from the database by the receiving node, so watchers
+// get the exact final error.
+//
+// Threading: a listener thread (its own connection, blocked in poll(2) on the socket and a
+// wake-up pipe: no polling loop) calls the sink; a notifier thread (its own connection) sends
+// published snapshots. publish() and set_sink() are safe from any thread.
+#pragma once
+
+#include "wq/store.hpp"
+
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+namespace wq::postgres {
+
+class PgConn;
+
+class PgEvents {
+ public:
+  // `fetch` re-reads a job (for terminal snapshots); called on the listener thread.
+  using Fetch = std::function<std::optional<Job>(const std::string& id)>;
+  PgEvents(std::string conninfo, std::string node, Fetch fetch);
+  ~PgEvents();
+  PgEvents(const PgEvents&) = delete;
+  PgEvents& operator=(const PgEvents&) = delete;
+
+  // Connects and LISTENs before returning, so nothing sent after it is missed.
+  Result<void> start();
+  void set_sink(std::function<void(const StoreEvent&)> sink);
+  void publish(const Snapshot& snap);
+
+  // The payloads the store's writer sends inside its transactions (delivered on commit).
+  static std::string work_payload(const std::string& node);
+  static std::string cancel_payload(const std::string& node, std::string_view id);
+
+ private:
+  void listen_loop();
+  void notify_loop();
+  Result<void> connect_listener();
+  void handle(std::string_view payload);
+  void emit(const StoreEvent& e);
+
+  const std::string conninfo_;
+  const std::string node_;
+  const Fetch fetch_;
+  int wake_pipe_[2] = {-1, -1};
+
+  std::unique_ptr<PgConn> listener_;  // the listener thread's (and start()'s, before it runs)
+  std::unique_ptr<PgConn> notifier_;  // the notifier thread's
+
+  std::mutex sink_mutex_;  // held while the sink runs
+  std::function<void(const StoreEvent&)> sink_;  // guarded by sink_mutex_
+
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::unordered_map<std::string, Snapshot> pending_;  // guarded by mutex_; newest per job
+  bool stopping_ = false;                              // guarded by mutex_
+
+  std::thread listen_thread_;
+  std::thread notify_thread_;
+};
+
+}  // namespace wq::postgres
