@@ -1,5 +1,7 @@
 #include "wq/exec/timer_thread.hpp"
 
+#include "wq/exec/future_state.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -13,7 +15,13 @@ struct TimerThread::Shared {
   struct Slot {
     std::chrono::steady_clock::time_point when;
     std::uint64_t seq;
-    std::shared_ptr<TimerEntry> entry;
+    std::shared_ptr<TimerEntry> entry;  // either an entry to fire
+    std::shared_ptr<StateBase> target;  // or a state to cancel
+    bool obsolete() const { return target ? target->done() : entry->obsolete(); }
+    bool fire() const { return target ? !target->done() && target->cancel() : entry->fire(); }
+    void abandon() const {
+      if (entry) entry->abandon();
+    }
   };
   // std::push_heap keeps the greatest on top: "greater" means later.
   static bool later(const Slot& a, const Slot& b) {
@@ -30,14 +38,15 @@ struct TimerThread::Shared {
   std::mutex join_mu;
   std::atomic<std::uint64_t> fired{0};
 
-  bool schedule(std::chrono::steady_clock::time_point when, std::shared_ptr<TimerEntry> entry) {
+  bool schedule(Slot slot) {
     bool wake;
     {
       std::lock_guard lock(mu);
       if (stopping) return false;
       if (heap.size() >= compact_at) compact();
-      wake = heap.empty() || when < heap.front().when;
-      heap.push_back(Slot{when, next_seq++, std::move(entry)});
+      wake = heap.empty() || slot.when < heap.front().when;
+      slot.seq = next_seq++;
+      heap.push_back(std::move(slot));
       std::push_heap(heap.begin(), heap.end(), later);
     }
     if (wake) cv.notify_one();
@@ -46,7 +55,7 @@ struct TimerThread::Shared {
 
   // REQUIRES: mu held. Amortised O(1) per schedule: runs when the heap doubled since the last.
   void compact() {
-    std::erase_if(heap, [](const Slot& s) { return s.entry->obsolete(); });
+    std::erase_if(heap, [](const Slot& s) { return s.obsolete(); });
     std::make_heap(heap.begin(), heap.end(), later);
     compact_at = std::max(kMinCompact, heap.size() * 2);
   }
@@ -64,17 +73,17 @@ struct TimerThread::Shared {
         continue;
       }
       std::pop_heap(heap.begin(), heap.end(), later);
-      auto entry = std::move(heap.back().entry);
+      Slot slot = std::move(heap.back());
       heap.pop_back();
       lock.unlock();
-      if (entry->fire()) fired.fetch_add(1, std::memory_order_relaxed);
-      entry.reset();
+      if (slot.fire()) fired.fetch_add(1, std::memory_order_relaxed);
+      slot = {};
       lock.lock();
     }
     auto abandoned = std::move(heap);
     heap.clear();
     lock.unlock();
-    for (auto& slot : abandoned) slot.entry->abandon();
+    for (auto& slot : abandoned) slot.abandon();
   }
 };
 
@@ -86,7 +95,12 @@ TimerThread::~TimerThread() { stop(true); }
 
 bool TimerThread::schedule(std::chrono::steady_clock::time_point when,
                            std::shared_ptr<TimerEntry> entry) {
-  return shared_->schedule(when, std::move(entry));
+  return shared_->schedule(Shared::Slot{.when = when, .entry = std::move(entry)});
+}
+
+bool TimerThread::schedule_cancel(std::chrono::steady_clock::time_point when,
+                                  std::shared_ptr<StateBase> state) {
+  return shared_->schedule(Shared::Slot{.when = when, .target = std::move(state)});
 }
 
 void TimerThread::stop(bool wait) {

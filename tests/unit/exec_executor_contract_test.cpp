@@ -79,6 +79,7 @@ WQ_CASE(ThreadPoolCase, false, false, pool())
 WQ_CASE(SyncCase, true, false, Sync())
 WQ_CASE(RetryCase, false, false, pool().with_retry(NoRetryPolicy()))
 WQ_CASE(MapCase, false, false, pool().with_map(&map_noop))
+WQ_CASE(MapMapCase, false, false, pool().with_map(&map_noop).with_map(&map_noop))
 WQ_CASE(RetryMapCase, false, false, pool().with_map(&map_noop).with_retry(NoRetryPolicy()))
 WQ_CASE(MapRetryCase, false, false, pool().with_retry(NoRetryPolicy()).with_map(&map_noop))
 WQ_CASE(TimeoutCase, false, false, pool().with_timeout(60s))
@@ -104,7 +105,7 @@ WQ_CASE(EverythingSyncCase, true, true, everything(Sync()))
 WQ_CASE(EverythingThreadPoolCase, false, true, everything(pool()))
 
 using Cases =
-    ::testing::Types<ThreadPoolCase, SyncCase, RetryCase, MapCase, RetryMapCase, MapRetryCase,
+    ::testing::Types<ThreadPoolCase, SyncCase, RetryCase, MapCase, MapMapCase, RetryMapCase, MapRetryCase,
                      TimeoutCase, PollCase, RetryMapPollCase, CancelPollMapRetryCase,
                      CancelRetryMapPollCase, ThrottleRetryCase, EverythingSyncCase,
                      EverythingThreadPoolCase>;

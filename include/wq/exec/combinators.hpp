@@ -307,11 +307,11 @@ Future<T> f_and(const Future<T>& first, const More&... more) {
   return detail::bool_join<T, false>({first, more...});
 }
 
-// The same outcome as `future`, which gets one cancel() attempt if not done within `timeout`.
+// `future`, which gets one cancel() attempt if not done within `timeout`.
 template <class T>
 Future<T> f_timeout(const Future<T>& future, Seconds timeout) {
   return detail::with_deadline(
-      detail::process_timer(), future.state(),
+      detail::process_timer(), future,
       detail::deadline_after(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout)));
 }
 

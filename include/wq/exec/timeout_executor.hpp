@@ -20,31 +20,11 @@
 namespace wq::exec {
 namespace detail {
 
-// Follows an inner future; its timer entry cancels it at the deadline.
+// `future` itself, which the timer cancels at `deadline` unless it is done by then or the
+// timer has stopped. No second future: a timeout costs one timer entry.
 template <class T>
-class DeadlineState final : public State<T>, public TimerEntry {
- public:
-  DeadlineState() : State<T>(true) {}
-
-  static Future<T> attach(const std::shared_ptr<DeadlineState>& self,
-                          std::shared_ptr<State<T>> inner) {
-    inner->add_callback(
-        [self](StateBase& s) { resolve_from<T>(*self, static_cast<State<T>&>(s)); });
-    self->set_delegate(std::move(inner));
-    return Future<T>(self);
-  }
-
-  bool fire() override { return !this->done() && this->cancel(); }
-  bool obsolete() const override { return this->done(); }
-};
-
-// Follows `inner`, cancelling it at `deadline` unless the timer has stopped.
-template <class T>
-Future<T> with_deadline(TimerThread& timer, std::shared_ptr<State<T>> inner,
-                        Clock::time_point deadline) {
-  auto state = std::make_shared<DeadlineState<T>>();
-  auto future = DeadlineState<T>::attach(state, std::move(inner));
-  timer.schedule(deadline, std::move(state));
+Future<T> with_deadline(TimerThread& timer, Future<T> future, Clock::time_point deadline) {
+  if (!future.done()) timer.schedule_cancel(deadline, future.state());
   return future;
 }
 
@@ -70,7 +50,7 @@ class TimeoutExecutor : public Composable<TimeoutExecutor<Inner>> {
         std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
     auto inner = impl_->inner.submit(std::forward<F>(f), std::forward<A>(args)...);
     detail::Counters::bump(impl_->counters.futures);
-    return detail::with_deadline(impl_->timer, std::move(inner).release_state(), deadline);
+    return detail::with_deadline(impl_->timer, std::move(inner), deadline);
   }
 
   // Stops accepting work and the timer; propagates to the inner executor. Idempotent.

@@ -1,6 +1,6 @@
 // TimerThread: one named thread that runs TimerEntry::fire() at each entry's time, earliest
-// first (ties in scheduling order). RetryExecutor uses it for backoffs, TimeoutExecutor for
-// deadlines. Stopping abandons the entries still waiting: each gets abandon() instead of fire(),
+// first (ties in scheduling order), or cancels a future's state at its deadline.
+// RetryExecutor uses it for backoffs, TimeoutExecutor and f_timeout for deadlines. Stopping abandons the entries still waiting: each gets abandon() instead of fire(),
 // so whoever scheduled it can resolve its future rather than leave it pending.
 //
 // Threading: schedule/stop/fired from any thread. fire() and abandon() run on the timer thread
@@ -16,6 +16,8 @@
 #include "wq/exec/named_thread.hpp"
 
 namespace wq::exec::detail {
+
+class StateBase;
 
 class TimerEntry {
  public:
@@ -38,6 +40,10 @@ class TimerThread {
 
   // False (and the entry is untouched) once stop() was called.
   bool schedule(std::chrono::steady_clock::time_point when, std::shared_ptr<TimerEntry> entry);
+  // Calls state->cancel() at `when` unless the state is done by then (a successful cancel
+  // counts in fired()). Nothing happens to it if the timer stops first. False once stopped.
+  bool schedule_cancel(std::chrono::steady_clock::time_point when,
+                       std::shared_ptr<StateBase> state);
 
   // Stops the thread and abandons waiting entries; with `wait`, returns after both. Idempotent.
   void stop(bool wait);
