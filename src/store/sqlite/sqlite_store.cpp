@@ -549,21 +549,35 @@ class SqliteStore final : public Store {
         return false;
       });
     }
+    // Read, then update without RETURNING: SQLite materialises RETURNING rows in a temporary
+    // b-tree, which made each claim and finish cost several times the update itself.
     std::vector<ClaimedJob> claimed;
-    auto st = wdb_->prepare(
-        "UPDATE jobs SET state = 1, attempt = attempt + 1, started_at = ?1, seq = seq + 1, "
-        "fraction = 0, message = NULL, finished_at = NULL WHERE rowid = ?2 AND state = 0 "
-        "RETURNING " WQ_JOB_COLUMNS ", secrets");
-    if (!st) return st.error();
+    auto read = wdb_->prepare("SELECT " WQ_JOB_COLUMNS ", secrets FROM jobs WHERE rowid = ?1");
+    if (!read) return read.error();
+    auto start = wdb_->prepare(
+        "UPDATE jobs SET state = 1, attempt = ?2, started_at = ?3, seq = ?4, fraction = 0, "
+        "message = NULL, finished_at = NULL WHERE rowid = ?1");
+    if (!start) return start.error();
     const std::int64_t now = ms(now_ms());
     for (const auto& e : picked) {
-      (*st)->reset().bind(1, now).bind(2, e.rowid);
-      auto row = (*st)->step();
+      (*read)->reset().bind(1, e.rowid);
+      auto row = (*read)->step();
       if (!row) return row.error();
-      if (!*row) continue;
-      ClaimedJob c{row_to_job(**st), {}};
-      if (!(*st)->is_null(kJobColumnCount)) c.secrets = parse_object((*st)->text(kJobColumnCount));
-      if (auto r = (*st)->run(); !r) return r.error();
+      if (!*row || (*read)->int64(11) != static_cast<int>(JobState::queued)) continue;
+      ClaimedJob c{row_to_job(**read), {}};
+      if (!(*read)->is_null(kJobColumnCount)) c.secrets = parse_object((*read)->text(kJobColumnCount));
+      (*read)->reset();
+      Job& job = c.job;
+      job.state = JobState::running;
+      job.attempt += 1;
+      job.started_at = from_ms(now);
+      job.seq += 1;
+      job.fraction = 0;
+      job.message.reset();
+      job.finished_at.reset();
+      (*start)->reset().bind(1, e.rowid).bind(2, job.attempt).bind(3, now)
+          .bind(4, static_cast<std::int64_t>(job.seq));
+      if (auto r = (*start)->run(); !r) return r.error();
       claimed.push_back(std::move(c));
     }
     std::lock_guard lock(index_mutex_);
@@ -573,29 +587,45 @@ class SqliteStore final : public Store {
   }
 
   Result<Job> do_finish(std::string_view id, const Outcome& o) {
-    auto st = wdb_->prepare(
-        "UPDATE jobs SET state = ?1, seq = max(seq + 1, ?2), fraction = ?3, message = ?4, "
-        "returncode = ?5, error = ?6, result_size = ?7, result_expires_at = ?8, retained = ?9, "
-        "finished_at = ?10, run_at = coalesce(?11, run_at), cancel_requested = 0, "
-        "secrets = CASE WHEN ?1 >= 2 THEN NULL ELSE secrets END "
-        "WHERE id = ?12 AND state = 1 RETURNING " WQ_JOB_COLUMNS);
-    if (!st) return st.error();
+    // Read, then update by rowid without RETURNING (see do_claim).
+    auto read = wdb_->prepare("SELECT " WQ_JOB_COLUMNS " FROM jobs WHERE id = ?1");
+    if (!read) return read.error();
+    (*read)->bind(1, id);
+    auto row = (*read)->step();
+    if (!row) return row.error();
+    if (!*row || (*read)->int64(11) != static_cast<int>(JobState::running)) {
+      return make_error(Errc::not_found, fmt::format("job {} is not running", id));
+    }
+    Job job = row_to_job(**read);
+    const std::int64_t rowid = (*read)->int64(0);
+    (*read)->reset();
+
     const bool retry = o.state == JobState::queued;
-    std::optional<std::int64_t> rc, size, expires, finished, run_at;
+    std::optional<std::int64_t> rc, size, expires, finished;
     if (o.returncode) rc = *o.returncode;
     if (o.result_size) size = static_cast<std::int64_t>(*o.result_size);
     if (o.result_expires_at) expires = ms(*o.result_expires_at);
     if (!retry) finished = ms(now_ms());
-    if (retry) run_at = ms(o.retry_at.value_or(now_ms()));
+    if (retry) job.run_at = o.retry_at.value_or(now_ms());
+    job.state = o.state;
+    job.seq = std::max(job.seq + 1, o.seq);
+    job.fraction = o.fraction;
+    job.message = o.message;
+    job.returncode = o.returncode;
+    job.error = o.error;
+    job.result_size = o.result_size;
+    job.finished_at = finished ? std::optional(from_ms(*finished)) : std::nullopt;
     const bool retained = o.state == JobState::succeeded;
-    (*st)->bind(1, static_cast<int>(o.state)).bind(2, static_cast<std::int64_t>(o.seq))
+    auto st = wdb_->prepare(
+        "UPDATE jobs SET state = ?1, seq = ?2, fraction = ?3, message = ?4, returncode = ?5, "
+        "error = ?6, result_size = ?7, result_expires_at = ?8, retained = ?9, finished_at = ?10, "
+        "run_at = ?11, cancel_requested = 0, "
+        "secrets = CASE WHEN ?1 >= 2 THEN NULL ELSE secrets END WHERE rowid = ?12");
+    if (!st) return st.error();
+    (*st)->bind(1, static_cast<int>(o.state)).bind(2, static_cast<std::int64_t>(job.seq))
         .bind(3, o.fraction).bind(4, o.message).bind(5, rc).bind(6, o.error).bind(7, size)
-        .bind(8, expires).bind(9, retained ? 1 : 0).bind(10, finished).bind(11, run_at).bind(12, id);
-    auto row = (*st)->step();
-    if (!row) return row.error();
-    if (!*row) return make_error(Errc::not_found, fmt::format("job {} is not running", id));
-    Job job = row_to_job(**st);
-    const std::int64_t rowid = (*st)->int64(0);
+        .bind(8, expires).bind(9, retained ? 1 : 0).bind(10, finished).bind(11, ms(job.run_at))
+        .bind(12, rowid);
     if (auto r = (*st)->run(); !r) return r.error();
     std::lock_guard lock(index_mutex_);
     --running_;
