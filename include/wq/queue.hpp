@@ -17,9 +17,11 @@
 #include "wq/job.hpp"
 #include "wq/store.hpp"
 
+#include <array>
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stop_token>
@@ -49,6 +51,24 @@ class TaskContext {
 // exception's what() as its error.
 using TaskFn = std::function<void(TaskContext&)>;
 
+// Run time of attempts (claim to outcome, wall clock) as a histogram, for GET /metrics.
+struct RunDurations {
+  // Upper bounds, in seconds, of the buckets (+Inf is implied).
+  static constexpr std::array<double, 12> kBuckets = {0.005, 0.01, 0.05, 0.1, 0.5, 1,
+                                                      5,     10,   30,   60,  300, 3600};
+  // Attempts per bucket, NOT cumulative: [i] counts durations in (bound[i-1], bound[i]]; the
+  // last counts those above every bound.
+  std::array<std::uint64_t, kBuckets.size() + 1> counts = {};
+  double sum = 0.0;  // seconds
+
+  void record(double seconds) noexcept {
+    std::size_t i = 0;
+    while (i < kBuckets.size() && seconds > kBuckets[i]) ++i;
+    counts[i]++;
+    sum += seconds;
+  }
+};
+
 struct QueueStats {
   std::uint64_t submitted = 0;   // new jobs created
   std::uint64_t deduplicated = 0;
@@ -60,6 +80,7 @@ struct QueueStats {
   std::int64_t running = 0;
   std::size_t watchers = 0;
   StoreStats store;  // group commits and their latency
+  std::map<std::string, RunDurations> run_durations;  // by task; attempts that ended
 };
 
 class Queue {

@@ -26,7 +26,8 @@ struct HttpMetrics {
 };
 
 // Prometheus text format 0.0.4: jobs by outcome, submits, dedup hits, running jobs, watchers,
-// responses by class, open connections and streams.
+// run time of attempts by task and store commit latency (histograms), responses by class, open
+// connections and streams.
 std::string render_metrics(const QueueStats& queue, const HttpMetrics& http,
                            std::size_t open_streams, std::size_t max_streams);
 

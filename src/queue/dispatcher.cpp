@@ -451,6 +451,7 @@ Outcome Dispatcher::decide(Running& r, Ending e, bool& retried) {
 }
 
 void Dispatcher::complete(const std::string& id, Ending ending) {
+  const TimePoint ended = now_ms();
   Running r;
   {
     std::lock_guard lock(mutex_);
@@ -476,6 +477,10 @@ void Dispatcher::complete(const std::string& id, Ending ending) {
     if (--finishing_by_task_[r.job.task] == 0) finishing_by_task_.erase(r.job.task);
     queue_moved_ = true;
     if (!queued_watched_.empty()) reschedule_ = true;  // refresh their n_ahead_in_queue
+    if (r.job.started_at) {
+      stats_.run_durations[r.job.task].record(
+          std::chrono::duration<double>(ended - *r.job.started_at).count());
+    }
     if (retried) {
       stats_.retried++;
       reschedule_ = true;  // wake for its retry_at
