@@ -66,6 +66,21 @@ struct TokenConfig {
   std::string tenant;
 };
 
+// The `[adapters.overview]` table: wqd as an Overview plugin (DESIGN §7). POST /generate runs
+// `task` with params server, document_set_id and api_token (which must be declared secret).
+struct OverviewAdapterConfig {
+  std::string task;                  // empty: the adapter is off (/generate answers 404)
+  std::string tenant = "overview";   // the owner of the jobs it submits
+  std::filesystem::path static_dir;  // /metadata, /show and /static/NAME; empty: none
+  std::vector<std::string> servers;  // Overview servers it may run for; empty: any
+  std::string result_type = "application/json";  // Content-Type of GET /result/{id}
+};
+
+// The root `[adapters]` table; kept in ServerConfig because only wqd's routes use it.
+struct AdaptersConfig {
+  OverviewAdapterConfig overview;
+};
+
 // The `[server]` table: what `wqd` listens on and the limits it enforces (DESIGN §6).
 struct ServerConfig {
   std::string listen = "127.0.0.1:8080";  // HOST:PORT; IPv6 as [::1]:8080
@@ -79,6 +94,7 @@ struct ServerConfig {
   bool open_public = false;
   Millis shutdown_grace{30000};  // running jobs get this long to finish on SIGTERM
   Millis idle_timeout{60000};    // a connection silent this long (mid-request or idle) closes
+  AdaptersConfig adapters;       // read from the root [adapters] table
 };
 
 struct Config {

@@ -348,6 +348,58 @@ Result<void> read_server(const Reader& root, ServerConfig& out) {
   return read_tokens(r, out);
 }
 
+Result<void> read_overview_adapter(const Reader& adapters, const std::map<std::string, TaskConfig>& tasks,
+                                   const std::filesystem::path& base_dir, OverviewAdapterConfig& out) {
+  const toml::node* n = adapters.node("overview");
+  if (!n) return {};
+  const toml::table* table = n->as_table();
+  if (!table) return adapters.error("overview", "expected a table, e.g. [adapters.overview]");
+  Reader r(adapters.source(), adapters.dotted("overview"), *table);
+  if (auto ok = r.check_keys({"task", "tenant", "static_dir", "servers", "result_type"}); !ok) return ok;
+  if (auto ok = r.string("task", out.task); !ok) return ok;
+  if (auto ok = r.string("tenant", out.tenant); !ok) return ok;
+  if (auto ok = r.string("result_type", out.result_type); !ok) return ok;
+  std::string static_dir;
+  if (auto ok = r.string("static_dir", static_dir); !ok) return ok;
+  if (!static_dir.empty()) {
+    out.static_dir = std::filesystem::path(static_dir).is_relative() ? base_dir / static_dir : std::filesystem::path(static_dir);
+  }
+  if (const toml::node* s = table->get("servers")) {
+    const toml::array* arr = s->as_array();
+    constexpr std::string_view kShape = "expected an array of server URLs, e.g. [\"https://www.overviewdocs.com\"]";
+    if (!arr) return r.error("servers", kShape);
+    for (const auto& e : *arr) {
+      auto v = e.value<std::string>();
+      if (!v || !(v->starts_with("http://") || v->starts_with("https://"))) return r.error("servers", kShape);
+      out.servers.push_back(*v);
+    }
+  }
+  if (out.task.empty()) return r.error("task", "is missing; name the task /generate runs, e.g. task = \"process-docset\"");
+  auto it = tasks.find(out.task);
+  if (it == tasks.end()) return r.error("task", fmt::format("names no configured task; add [tasks.{}]", out.task));
+  for (std::string_view param : {"server", "document_set_id", "api_token"}) {
+    const ParamSpec* p = it->second.param(param);
+    if (!p) {
+      return r.error("task", fmt::format("task '{}' must take the params server, document_set_id and api_token; it has no '{}'", out.task, param));
+    }
+    if (param == "api_token" && !p->secret) {
+      return r.error("task", fmt::format("task '{}' must declare api_token secret: [tasks.{}.params] api_token = {{ secret = true }}", out.task, out.task));
+    }
+  }
+  return {};
+}
+
+Result<void> read_adapters(const Reader& root, const std::map<std::string, TaskConfig>& tasks,
+                           const std::filesystem::path& base_dir, AdaptersConfig& out) {
+  const toml::node* n = root.node("adapters");
+  if (!n) return {};
+  const toml::table* table = n->as_table();
+  if (!table) return root.error("adapters", "expected a table, e.g. [adapters.overview]");
+  Reader r(root.source(), "adapters", *table);
+  if (auto ok = r.check_keys({"overview"}); !ok) return ok;
+  return read_overview_adapter(r, tasks, base_dir, out.overview);
+}
+
 }  // namespace
 
 const ParamSpec* TaskConfig::param(std::string_view name) const noexcept {
@@ -390,7 +442,7 @@ Result<Config> Config::parse(std::string_view text, std::string_view source) {
   Reader r(source, "", root);
   if (auto ok = r.check_keys({"store", "data_dir", "durability", "concurrency", "max_queued",
                               "progress_persist_interval", "finished_job_ttl", "sweep_interval",
-                              "tasks", "server"});
+                              "tasks", "server", "adapters"});
       !ok) {
     return ok.error();
   }
@@ -425,6 +477,7 @@ Result<Config> Config::parse(std::string_view text, std::string_view source) {
       c.tasks.emplace(task_name, std::move(*task));
     }
   }
+  if (auto ok = read_adapters(r, c.tasks, base, c.server.adapters); !ok) return ok.error();
   return c;
 }
 

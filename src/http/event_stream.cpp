@@ -27,8 +27,7 @@ constexpr std::int64_t kMaxWaitSeconds = 300;
 constexpr std::string_view kShutdownDetail =
     "the server is shutting down; reconnect (with Last-Event-ID) to resume";
 
-enum class Format { sse, ndjson };
-enum class End { terminal, closed, write_failed, hangup };
+enum class End { terminal, closed, abandoned, write_failed, hangup };
 
 Result<std::uint64_t> parse_seq(std::string_view text, std::string_view what) {
   std::uint64_t v = 0;
@@ -50,41 +49,53 @@ Result<std::uint64_t> after_of(const Request& req, bool use_last_event_id) {
   return after ? parse_seq(*after, "after") : Result<std::uint64_t>(0);
 }
 
-std::string event_text(const Snapshot& s, Format f) {
-  const std::string data = boost::json::serialize(to_json(s));
-  return f == Format::sse ? fmt::format("id: {}\ndata: {}\n\n", s.seq, data) : data + "\n";
+std::string shutdown_json() {
+  return boost::json::serialize(
+      boost::json::object{{"event", "shutdown"}, {"detail", kShutdownDetail}});
 }
 
-std::string shutdown_text(Format f) {
-  boost::json::object o{{"event", "shutdown"}, {"detail", kShutdownDetail}};
-  const std::string data = boost::json::serialize(o);
-  return f == Format::sse ? fmt::format("event: shutdown\ndata: {}\n\n", data) : data + "\n";
-}
+constexpr StreamFraming kSse{
+    .content_type = "text/event-stream",
+    .snapshot = [](const Snapshot& s, bool) {
+      return fmt::format("id: {}\ndata: {}\n\n", s.seq, boost::json::serialize(to_json(s)));
+    },
+    .heartbeat = ": keep-alive\n\n",
+    .shutdown = [] { return fmt::format("event: shutdown\ndata: {}\n\n", shutdown_json()); },
+};
 
-asio::awaitable<bool> write_chunk(Stream& stream, const std::string& text) {
+constexpr StreamFraming kNdjson{
+    .content_type = "application/x-ndjson",
+    .snapshot = [](const Snapshot& s, bool) { return boost::json::serialize(to_json(s)) + "\n"; },
+    .shutdown = [] { return shutdown_json() + "\n"; },
+};
+
+asio::awaitable<bool> write_chunk(Stream& stream, std::string_view text) {
   auto [ec, n] =
       co_await asio::async_write(stream, boost::beast::http::make_chunk(asio::buffer(text)),
                                  asio::as_tuple(asio::use_awaitable));
   co_return !ec;
 }
 
-asio::awaitable<End> pump(SnapshotMailbox& box, Stream& stream, Format format) {
+asio::awaitable<End> pump(SnapshotMailbox& box, Stream& stream, const StreamFraming& framing) {
+  bool first = true;
   for (;;) {
     if (auto s = box.take()) {
-      if (!co_await write_chunk(stream, event_text(*s, format))) co_return End::write_failed;
+      if (!co_await write_chunk(stream, framing.snapshot(*s, first))) co_return End::write_failed;
+      first = false;
       if (s->terminal()) co_return End::terminal;
       continue;
     }
     if (box.closed()) {
-      co_return co_await write_chunk(stream, shutdown_text(format)) ? End::closed
-                                                                    : End::write_failed;
+      if (!framing.shutdown) co_return End::abandoned;
+      co_return co_await write_chunk(stream, framing.shutdown()) ? End::closed
+                                                                 : End::write_failed;
     }
     const auto deadline = steady_clock::now() + kHeartbeat;
     co_await box.wait(deadline);
     auto cs = co_await asio::this_coro::cancellation_state;
     if (cs.cancelled() != asio::cancellation_type::none) co_return End::hangup;
-    if (format == Format::sse && steady_clock::now() >= deadline) {
-      if (!co_await write_chunk(stream, ": keep-alive\n\n")) co_return End::write_failed;
+    if (!framing.heartbeat.empty() && steady_clock::now() >= deadline) {
+      if (!co_await write_chunk(stream, framing.heartbeat)) co_return End::write_failed;
     }
   }
 }
@@ -153,16 +164,20 @@ asio::awaitable<Written> send(Stream& stream, Response res) {
 asio::awaitable<Written> stream_events(RequestContext& ctx, const Request& req, Stream& stream) {
   auto after = after_of(req, true);
   if (!after) co_return co_await send(stream, problem(req, after.error()));
-  const Format format =
-      req[bhttp::field::accept].find("application/x-ndjson") != std::string_view::npos
-          ? Format::ndjson
-          : Format::sse;
+  const bool ndjson =
+      req[bhttp::field::accept].find("application/x-ndjson") != std::string_view::npos;
+  co_return co_await stream_snapshots(ctx, req, stream, *after, ndjson ? kNdjson : kSse);
+}
+
+asio::awaitable<Written> stream_snapshots(RequestContext& ctx, const Request& req, Stream& stream,
+                                          std::uint64_t after, const StreamFraming& framing,
+                                          ExtraHeaders headers) {
   auto box = std::make_shared<SnapshotMailbox>(stream.get_executor());
   auto slot = ctx.env.streams.open(box);
   if (!slot) co_return co_await send(stream, too_many_streams(ctx, req));
-  auto sub = co_await subscribe(ctx, box, *after);
+  auto sub = co_await subscribe(ctx, box, after);
   if (!sub) co_return co_await send(stream, problem(req, sub.error()));
-  if (sub->current.terminal() && sub->current.seq <= *after) {
+  if (sub->current.terminal() && sub->current.seq <= after) {
     Response res{Status::no_content, req.version()};
     res.keep_alive(req.keep_alive());
     co_return co_await send(stream, std::move(res));
@@ -170,10 +185,10 @@ asio::awaitable<Written> stream_events(RequestContext& ctx, const Request& req, 
 
   bhttp::response<bhttp::empty_body> head{Status::ok, req.version()};
   head.set(bhttp::field::server, "wqd");
-  head.set(bhttp::field::content_type,
-           format == Format::sse ? "text/event-stream" : "application/x-ndjson");
+  head.set(bhttp::field::content_type, framing.content_type);
   head.set(bhttp::field::cache_control, "no-cache");
   head.set("X-Accel-Buffering", "no");
+  for (const auto& [name, value] : headers) head.set(name, value);
   head.chunked(true);
   head.keep_alive(req.keep_alive());
   bhttp::response_serializer<bhttp::empty_body> serializer{head};
@@ -181,11 +196,20 @@ asio::awaitable<Written> stream_events(RequestContext& ctx, const Request& req, 
   auto [ec, n] =
       co_await bhttp::async_write_header(stream, serializer, asio::as_tuple(asio::use_awaitable));
   if (ec) co_return Written{200, false};
+  if (!framing.opening.empty() && !co_await write_chunk(stream, framing.opening)) {
+    co_return Written{200, false};
+  }
 
-  auto ended = co_await (pump(*box, stream, format) || watch_hangup(stream));
+  auto ended = co_await (pump(*box, stream, framing) || watch_hangup(stream));
   const End end = ended.index() == 0 ? std::get<0>(ended) : std::get<1>(ended);
   sub->watch.reset();
-  if (end == End::write_failed || end == End::hangup) co_return Written{200, false};
+  if (end == End::write_failed || end == End::hangup || end == End::abandoned) {
+    co_return Written{200, false};
+  }
+  if (end == End::terminal && !framing.closing.empty() &&
+      !co_await write_chunk(stream, framing.closing)) {
+    co_return Written{200, false};
+  }
   auto [last_ec, m] = co_await asio::async_write(stream, bhttp::make_chunk_last(),
                                                  asio::as_tuple(asio::use_awaitable));
   co_return Written{200, !last_ec && end == End::terminal && req.keep_alive()};

@@ -6,6 +6,11 @@
 // Threading: coroutines on the connection's strand; store calls go to the blocking pool.
 #pragma once
 
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+
 #include "http/routes.hpp"
 
 namespace wq::http {
@@ -28,5 +33,30 @@ boost::asio::awaitable<Written> wait_for_change(RequestContext& ctx, const Reque
 
 // Writes a complete response on `stream` (as_tuple: a write error just ends the connection).
 boost::asio::awaitable<Written> send(Stream& stream, Response res);
+
+// How a snapshot stream is laid out on the wire: SSE, NDJSON, or the Overview plugin's JSON
+// array (adapters/overview.hpp).
+struct StreamFraming {
+  std::string_view content_type;
+  std::string_view opening;  // written right after the head ("" for none)
+  std::string (*snapshot)(const Snapshot& s, bool first);
+  std::string_view heartbeat;  // written after 15 s of silence ("" for none)
+  // The last words when the server drains; nullptr ends the response unfinished (no closing,
+  // no last chunk), so the client sees an error and reconnects.
+  std::string (*shutdown)();
+  std::string_view closing;  // written after the terminal snapshot
+};
+
+using ExtraHeaders = std::span<const std::pair<std::string_view, std::string>>;
+
+// The stream behind stream_events, for any framing: job ctx.args[0] as ctx.tenant (404 for
+// others'), 503 past server.max_streams, 204 when the job ended at or before `after`. Else a
+// chunked 200 (`headers` added to its head): the opening, the newest snapshot with
+// seq > after, each newer one, and the closing after the terminal snapshot. A client that
+// hangs up ends only the stream, never the job.
+boost::asio::awaitable<Written> stream_snapshots(RequestContext& ctx, const Request& req,
+                                                 Stream& stream, std::uint64_t after,
+                                                 const StreamFraming& framing,
+                                                 ExtraHeaders headers = {});
 
 }  // namespace wq::http

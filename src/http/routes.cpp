@@ -6,6 +6,8 @@
 #include <boost/url/pct_string_view.hpp>
 
 #include "core/log.hpp"
+#include "http/adapters/overview.hpp"
+#include "http/adapters/saje.hpp"
 #include "http/event_stream.hpp"
 #include "http/job_handlers.hpp"
 #include "http/ops_handlers.hpp"
@@ -31,6 +33,13 @@ constexpr Route kRoutes[] = {
     {verb::get, "/healthz", healthz, nullptr, false},
     {verb::get, "/readyz", readyz, nullptr, false},
     {verb::get, "/metrics", metrics, nullptr, false},
+    // adapters (DESIGN §7): the Overview plugin's routes take Overview's token, not wqd's
+    {verb::post, "/generate", nullptr, adapters::overview_generate, false},
+    {verb::get, "/generate/{}/result", nullptr, adapters::overview_result, false},
+    {verb::get, "/metadata", adapters::overview_metadata, nullptr, false},
+    {verb::get, "/show", adapters::overview_show, nullptr, false},
+    {verb::post, "/v1/job/", adapters::saje_submit},
+    {verb::get, "/v1/job/{}", adapters::saje_get},
 };
 
 // Splits off the next '/'-separated segment of `path` (which starts after a '/').
