@@ -8,10 +8,12 @@
 #include "core/log.hpp"
 #include "http/adapters/overview.hpp"
 #include "http/adapters/saje.hpp"
+#include "http/dashboard.hpp"
 #include "http/event_stream.hpp"
 #include "http/job_handlers.hpp"
 #include "http/ops_handlers.hpp"
 #include "http/result_download.hpp"
+#include "http/stream_ticket.hpp"
 
 namespace wq::http {
 namespace {
@@ -40,6 +42,10 @@ constexpr Route kRoutes[] = {
     {verb::get, "/show", adapters::overview_show, nullptr, false},
     {verb::post, "/v1/job/", adapters::saje_submit},
     {verb::get, "/v1/job/{}", adapters::saje_get},
+    {verb::get, "/", dashboard_page, nullptr, false},
+    {verb::get, "/dashboard/{}", dashboard_asset, nullptr, false},
+    {verb::post, "/v1/jobs/{}/events/ticket", issue_stream_ticket},
+    {verb::get, "/v1/jobs/{}/events/stream", nullptr, stream_events_by_ticket, false},
 };
 
 // Splits off the next '/'-separated segment of `path` (which starts after a '/').
