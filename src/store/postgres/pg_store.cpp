@@ -841,6 +841,7 @@ class PgStore final : public Store {
     }
   }
 
+  // Rows the writer holds locked are skipped rather than waited for: it is finishing them.
   void renew_leases() {
     if (!hconn_ || !hconn_->healthy()) {
       auto c = PgConn::connect(url_.conninfo);
@@ -852,7 +853,8 @@ class PgStore final : public Store {
     }
     auto r = hconn_->run("renew_leases",
                          "UPDATE wq_jobs SET lease_expires_at = now() + $2::bigint * "
-                         "interval '1 millisecond' WHERE state = 1 AND lease_node = $1",
+                         "interval '1 millisecond' WHERE seqno IN (SELECT seqno FROM wq_jobs "
+                         "WHERE state = 1 AND lease_node = $1 FOR UPDATE SKIP LOCKED)",
                          Params().add(node_).add(url_.lease.count()));
     if (!r) log::warn("cannot renew job leases", {{"error", r.error().detail}});
   }
