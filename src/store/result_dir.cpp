@@ -49,7 +49,8 @@ Result<ResultDir> ResultDir::open(const fs::path& data_dir) {
 
 Result<ResultDir::Attempt> ResultDir::prepare(std::string_view id, int attempt, bool for_program) const {
   Attempt a;
-  a.output = root_ / "tmp" / fmt::format("{}.{}.out", id, attempt);
+  // One string, not path joins: this runs on the store's writer thread for every start.
+  a.output = fmt::format("{}/tmp/{}.{}.out", root_.native(), id, attempt);
   if (!for_program) return a;
   a.job_dir = root_ / "jobs" / std::string(id);
   a.status_file = a.job_dir / "status";
