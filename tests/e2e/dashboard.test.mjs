@@ -1,10 +1,11 @@
 // The dashboard in a real browser: Debian's Chromium driven by playwright-core, against real
 // wqd processes (one with tokens, one in open mode). A person's path through the page: load
 // it, give the token, submit a job from the form and watch its bar reach 100% live, download
-// its result, cancel a running job, and see hostile params and progress messages as text.
+// its result, see a running job's progress and cancel it, and see hostile params and progress
+// messages as text.
 //
-//   WQD_PATH=build/wqd WQ_TEST_PROGRAM=build/wq-test-program WQ_EXAMPLES_DIR=examples \
-//     node tests/e2e/dashboard.test.mjs        (CTest runs it as dashboard_browser)
+//   WQD_PATH=$PWD/build/wqd WQ_EXAMPLES_DIR=$PWD/examples node tests/e2e/dashboard.test.mjs
+//   (CTest runs it as dashboard_browser)
 //
 // Threading: node's event loop; wqd and Chromium are child processes.
 import { spawn } from 'node:child_process';
@@ -37,7 +38,6 @@ try {
 // A wqd on a free loopback port with a fresh data directory; resolves once it listens.
 async function startWqd({ tokens }) {
   const dir = mkdtempSync(join(tmpdir(), 'wqd-e2e-'));
-  const program = need('WQ_TEST_PROGRAM');
   const examples = need('WQ_EXAMPLES_DIR');
   const server = tokens
     ? `[server]\ntokens = [{ sha256 = "${createHash('sha256').update(kToken).digest('hex')}", tenant = "e2e" }]\n`
@@ -49,8 +49,9 @@ command = ["${examples}/tasks/count.sh", "{param.n}", "{param.delay}", "{output}
 n = {}
 delay = { default = 0.05 }
 
-[tasks.hold]
-command = ["${program}", "sleep", "{param.ms}"]
+# Halfway, then waits to be cancelled.
+[tasks.half]
+command = ["/bin/sh", "-c", "printf '0.5\\thalfway\\n'; exec sleep 60"]
 produces_output = false
 kill_grace = "200ms"
 
@@ -173,9 +174,13 @@ test('with tokens: submit, live progress to 100%, download, cancel, hostile text
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#job-download')]);
   assert.equal(readFileSync(await download.path(), 'utf8'), 'counted to 6\n');
 
-  // Cancel a running job from the UI.
-  const held = await submitFromForm(page, 'hold', { ms: '60000' });
+  // A running job's bar shows its progress as it happens; cancel it from the UI.
+  const held = await submitFromForm(page, 'half', {});
   await waitForText(page, rowCell(held, 3), 'running');
+  await waitForText(page, rowCell(held, 5), 'halfway');
+  await waitForText(page, '#job-message', 'halfway');
+  assert.equal(await page.$eval(`#jobs-body tr[data-id="${held}"] progress`, (p) => p.value), 0.5);
+  assert.equal(await page.$eval('#job-progress', (p) => p.value), 0.5);
   await page.waitForFunction(() => !document.getElementById('job-cancel').disabled);
   await page.click('#job-cancel');
   await waitForText(page, rowCell(held, 3), 'cancelled');
