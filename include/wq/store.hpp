@@ -135,7 +135,8 @@ class Store {
   // At the end of every transaction that inserted or finished a job, the store calls
   // hook.reserve(), claims within it in that same transaction (so a job is durable before it
   // starts, and a submit costs one commit, not two), and calls hook.deliver() after the
-  // commit. Both run on a store thread and must not call the store. Set it once, before any
+  // commit. Both run on the thread that commits (a store thread, or the thread of a caller
+  // whose write the store commits itself) and must not call the store. Set it once, before any
   // write; explicit claim() calls keep working (for delayed jobs coming due).
   virtual void set_claim_hook(ClaimHook hook) = 0;
 

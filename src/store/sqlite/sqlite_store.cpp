@@ -125,7 +125,7 @@ class SqliteStore final : public Store {
     return {};
   }
 
-  // Called by SQLite on the writer thread after each commit with the WAL's size in pages.
+  // Called by SQLite on the committing thread after each commit with the WAL's size in pages.
   static int on_wal_commit(void* self, sqlite3*, const char*, int pages) {
     auto* store = static_cast<SqliteStore*>(self);
     if (pages >= kCheckpointPages) {
@@ -260,11 +260,13 @@ class SqliteStore final : public Store {
   StoreStats stats() const override { return commit_stats_.snapshot(); }
 
  private:
-  // One write waiting for the writer thread. Lives on the caller's stack until `done`.
+  // One write waiting to be committed. Lives on the caller's stack until `done`.
   // Whether a write may make work runnable (claim at the end of its batch), and whether it
   // changes rows with one statement at most (atomic by itself: no savepoint needed).
   static constexpr bool kStartsWork = true;
   static constexpr bool kOneWrite = true;
+  // How long the store must have been idle before a caller commits its own write.
+  static constexpr std::chrono::microseconds kLeadAfterIdle{100};
 
   struct Op {
     std::function<void()> run;  // runs inside the batch transaction
@@ -284,13 +286,37 @@ class SqliteStore final : public Store {
       op.run = [&] { result = in_savepoint(body); };
     }
     op.may_start_work = may_start_work;
+    bool lead = false;
     {
       std::lock_guard lock(queue_mutex_);
       if (stopping_) return make_error(Errc::shutting_down, "the store is closing");
-      queue_.push_back(&op);
+      // A store idle for a while commits on the caller's thread: one thread hand-off less
+      // per write (submit -> start latency). Busy, the write queues for the batch in
+      // progress or the next; the writer thread's wake-up lets writes gather into a batch
+      // (under load, leading at once would commit each write on its own).
+      lead = !committing_ && queue_.empty() &&
+             std::chrono::steady_clock::now() - last_commit_end_ >= kLeadAfterIdle;
+      if (lead) {
+        committing_ = true;
+      } else {
+        queue_.push_back(&op);
+      }
     }
-    queue_cv_.notify_one();
-    op.done.wait(false, std::memory_order_acquire);
+    if (lead) {
+      std::vector<Op*> batch{&op};
+      commit_batch(batch);
+      bool more;
+      {
+        std::lock_guard lock(queue_mutex_);
+        committing_ = false;
+        last_commit_end_ = std::chrono::steady_clock::now();
+        more = !queue_.empty() || stopping_;
+      }
+      if (more) queue_cv_.notify_one();
+    } else {
+      queue_cv_.notify_one();
+      op.done.wait(false, std::memory_order_acquire);
+    }
     if (op.commit_error) return *op.commit_error;
     return std::move(*result);
   }
@@ -313,43 +339,57 @@ class SqliteStore final : public Store {
     return (*st)->run();
   }
 
+  // The writer thread commits what queued while another batch was committing.
   void writer_loop() {
     std::vector<Op*> batch;
     for (;;) {
       {
         std::unique_lock lock(queue_mutex_);
-        queue_cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
-        if (queue_.empty()) return;
+        queue_cv_.wait(lock, [&] { return (!queue_.empty() && !committing_) || stopping_; });
+        if (stopping_) {
+          queue_cv_.wait(lock, [&] { return !committing_; });
+          if (queue_.empty()) return;
+        }
+        committing_ = true;
         batch.swap(queue_);
       }
-      std::optional<Error> failure;
-      std::optional<ClaimRequest> reserved;
-      std::vector<ClaimedJob> claimed;
-      const auto began = std::chrono::steady_clock::now();
-      if (auto r = exec_cached("BEGIN IMMEDIATE"); !r) failure = r.error();
-      if (!failure) {
-        run_with_late_joiners(batch);
-        claim_for_hook(batch, reserved, claimed);
-        wdb_->reset_all();
-        if (auto r = exec_cached("COMMIT"); !r) failure = r.error();
-      }
-      if (failure) {
-        log::error("sqlite commit failed; the batch's writes are lost and reported as errors",
-                   {{"error", failure->detail}, {"writes", batch.size()}});
-        if (auto r = wdb_->exec("ROLLBACK"); !r) log::error("sqlite rollback failed", {{"error", r.error().detail}});
-        if (auto r = rebuild_index(); !r) log::error("cannot rebuild the queue index", {{"error", r.error().detail}});
-        claimed.clear();
-      } else {
-        commit_stats_.record(std::chrono::steady_clock::now() - began, batch.size());
-      }
-      // Deliver before waking the writers: a submitter that returns finds its job started.
-      if (reserved) claim_hook_.deliver(std::move(claimed), *reserved);
-      for (Op* op : batch) {
-        op->commit_error = failure;
-        op->done.store(true, std::memory_order_release);
-        op->done.notify_one();
-      }
+      commit_batch(batch);
       batch.clear();
+      std::lock_guard lock(queue_mutex_);
+      committing_ = false;
+      last_commit_end_ = std::chrono::steady_clock::now();
+    }
+  }
+
+  // Runs `batch` (and writes that join it) in one transaction and completes each op. Only the
+  // thread that set committing_ calls it.
+  void commit_batch(std::vector<Op*>& batch) {
+    std::optional<Error> failure;
+    std::optional<ClaimRequest> reserved;
+    std::vector<ClaimedJob> claimed;
+    const auto began = std::chrono::steady_clock::now();
+    if (auto r = exec_cached("BEGIN IMMEDIATE"); !r) failure = r.error();
+    if (!failure) {
+      run_with_late_joiners(batch);
+      claim_for_hook(batch, reserved, claimed);
+      wdb_->reset_all();
+      if (auto r = exec_cached("COMMIT"); !r) failure = r.error();
+    }
+    if (failure) {
+      log::error("sqlite commit failed; the batch's writes are lost and reported as errors",
+                 {{"error", failure->detail}, {"writes", batch.size()}});
+      if (auto r = wdb_->exec("ROLLBACK"); !r) log::error("sqlite rollback failed", {{"error", r.error().detail}});
+      if (auto r = rebuild_index(); !r) log::error("cannot rebuild the queue index", {{"error", r.error().detail}});
+      claimed.clear();
+    } else {
+      commit_stats_.record(std::chrono::steady_clock::now() - began, batch.size());
+    }
+    // Deliver before waking the writers: a submitter that returns finds its job started.
+    if (reserved) claim_hook_.deliver(std::move(claimed), *reserved);
+    for (Op* op : batch) {
+      op->commit_error = failure;
+      op->done.store(true, std::memory_order_release);
+      op->done.notify_one();
     }
   }
 
@@ -746,16 +786,18 @@ class SqliteStore final : public Store {
   const std::string path_;
   const Durability durability_;
   FileLock lock_;
-  std::unique_ptr<Db> wdb_;  // the writer thread's (and start()'s, before it runs)
+  std::unique_ptr<Db> wdb_;  // used only by the thread that set committing_ (or start())
 
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;
-  CommitStats commit_stats_;  // written by the writer thread
+  CommitStats commit_stats_;  // written by the committing thread
   std::vector<Op*> queue_;  // guarded by queue_mutex_
+  bool committing_ = false;  // guarded by queue_mutex_: a thread owns wdb_ and commits a batch
+  std::chrono::steady_clock::time_point last_commit_end_{};  // guarded by queue_mutex_
   bool stopping_ = false;   // guarded by queue_mutex_
   std::thread writer_;
 
-  ClaimHook claim_hook_;  // set before the first write; used by the writer thread
+  ClaimHook claim_hook_;  // set before the first write; used by the committing thread
 
   std::mutex index_mutex_;
   ReadyIndex index_;                                        // guarded by index_mutex_

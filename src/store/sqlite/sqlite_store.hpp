@@ -1,12 +1,15 @@
-// The SQLite store (DESIGN §5): WAL mode, versioned migrations, one writer thread with group
-// commit, and an in-memory ReadyIndex for claims and queue positions.
+// The SQLite store (DESIGN §5): WAL mode, versioned migrations, one writer at a time with
+// group commit, and an in-memory ReadyIndex for claims and queue positions.
 //
-// Threading: any thread may call any method. Writes are handed to the writer thread, which
-// runs every write waiting at that moment in one transaction (each in its own savepoint, so
-// one failing write does not undo the others) and one commit, then wakes their callers: the
-// LevelDB group-commit shape. A caller returns only after its commit. Reads use a small pool
-// of separate connections (WAL readers never block the writer). The ReadyIndex is mutated
-// only by the writer thread, under index_mutex_, and read under it by n_ahead/next_run_at.
+// Threading: any thread may call any method. One thread at a time owns the write connection
+// (`committing_`): a caller that finds the store idle commits its write on its own thread;
+// writes arriving meanwhile queue, join the batch in progress if it has not committed yet,
+// or are committed next by the writer thread. A batch runs every write waiting at that moment
+// in one transaction (each atomic on its own: one statement, or a savepoint, so one failing
+// write does not undo the others) and one commit, then wakes their callers: the LevelDB
+// group-commit shape. A caller returns only after its commit. Reads use a small pool of
+// separate connections (WAL readers never block the writer). The ReadyIndex is mutated only
+// by the committing thread, under index_mutex_, and read under it by n_ahead/next_run_at.
 // A checkpointer thread copies the WAL back into the database (PASSIVE, off the writer's
 // path) whenever it passes kCheckpointPages. A flock on "<db>.lock" keeps a second process out.
 #pragma once
