@@ -89,7 +89,8 @@ void open_gate(const std::string& gate) { std::ofstream(gate + ".go") << "go"; }
 // The task /generate runs in these tests: document_set_id is the path of a gate; the program
 // reports "waiting", waits until GATE.go exists, and writes its argv and the SHA-256 of the
 // token it was given (never the token) as its result.
-std::string overview_suite_toml() {
+std::string overview_suite_toml(std::string_view server_settings = "",
+                                std::string_view task_settings = "") {
   constexpr std::string_view kScript =
       R"(printf '0.1\twaiting for the gate\n'; )"
       R"(while [ ! -e "$2.go" ]; do sleep 0.02; done; )"
@@ -99,6 +100,7 @@ std::string overview_suite_toml() {
   return fmt::format(R"(
 [server]
 open = true
+{}
 [adapters.overview]
 task = "view"
 tenant = ""
@@ -108,12 +110,13 @@ result_type = "text/plain"
 [tasks.view]
 command = ["/bin/sh", "-c", '''{}''', "view", "{{param.server}}", "{{param.document_set_id}}", "{{output}}"]
 kill_grace = "200ms"
+{}
 [tasks.view.params]
 server = {{}}
 document_set_id = {{}}
 api_token = {{ secret = true }}
 )",
-                     WQ_OVERVIEW_PLUGIN_DIR "/static", kScript);
+                     server_settings, WQ_OVERVIEW_PLUGIN_DIR "/static", kScript, task_settings);
 }
 
 class OverviewAdapter : public ::testing::Test {
@@ -276,6 +279,15 @@ TEST_F(OverviewAdapter, TheTokenMayComeFromTheHeaderOrAnApiTokenFieldInAnyFormEn
   EXPECT_EQ(json_body.body, "[]") << json_body.body;
   EXPECT_EQ(json_body.header("x-job-id"), by_header.job_id);
 
+  // The seed's prose spells the fields document_set_id and api_token.
+  Reply snake = c.post("/generate",
+                       form({{"server", fields["server"]},
+                             {"document_set_id", fields["documentSetId"]},
+                             {"api_token", "tok-forms"}}),
+                       kFormType);
+  EXPECT_EQ(snake.body, "[]") << snake.body;
+  EXPECT_EQ(snake.header("x-job-id"), by_header.job_id);
+
   // Another token is another view: a job of its own.
   fields["apiToken"] = "tok-someone-else";
   OboeClient other(server_->port());
@@ -402,6 +414,57 @@ TEST_F(OverviewAdapter, MetadataAndShowAreServedFromStaticDir) {
   // Nothing else of the folder (or above it) is reachable.
   EXPECT_EQ(c.get("/show/../wqd.toml").status, 404u);
   EXPECT_EQ(c.get("/metadata/..%2F..%2Fwqd.toml").status, 404u);
+}
+
+// Reads elements until the program reports it waits at its gate: the job is running.
+bool read_until_waiting(OboeClient& c) {
+  while (auto e = c.next_element()) {
+    if (e->at("message").is_string() && e->at("message").as_string() == "waiting for the gate")
+      return true;
+  }
+  return false;
+}
+
+// A job cut off by shutdown that will run again (attempts left) has not ended: its stream must
+// not end like a finished array, which would tell Overview's front end the result is ready.
+TEST(OverviewAdapterShutdown, LeavesTheArrayUnfinishedWhenTheJobWillRunAgain) {
+  TempDir dir;
+  WqdProcess server(overview_suite_toml("shutdown_grace = \"100ms\"", "max_attempts = 2"));
+  ASSERT_NE(server.port(), 0);
+  OboeClient c(server.port());
+  auto head = c.post("/generate",
+                     form({{"server", "http://overview.test"}, {"documentSetId", dir.file("g")}}),
+                     with_auth("tok-shutdown"));
+  ASSERT_EQ(head.status, 200u);
+  ASSERT_TRUE(read_until_waiting(c)) << c.received();
+  server.terminate();
+  std::optional<json::value> last;
+  while (auto e = c.next_element()) last = std::move(e);
+  EXPECT_FALSE(c.array_closed()) << c.received();
+  EXPECT_FALSE(c.received().ends_with("]"));
+  if (last) {
+    EXPECT_NE(last->at("state").as_string(), "succeeded");
+  }
+}
+
+// With no attempts left the interrupted job has failed: the array ends with that outcome.
+TEST(OverviewAdapterShutdown, EndsTheArrayWithTheFailureWhenTheJobWillNotRunAgain) {
+  TempDir dir;
+  WqdProcess server(overview_suite_toml("shutdown_grace = \"100ms\""));
+  ASSERT_NE(server.port(), 0);
+  OboeClient c(server.port());
+  auto head = c.post("/generate",
+                     form({{"server", "http://overview.test"}, {"documentSetId", dir.file("g")}}),
+                     with_auth("tok-shutdown"));
+  ASSERT_EQ(head.status, 200u);
+  ASSERT_TRUE(read_until_waiting(c)) << c.received();
+  server.terminate();
+  std::optional<json::value> last;
+  while (auto e = c.next_element()) last = std::move(e);
+  ASSERT_TRUE(last);
+  EXPECT_TRUE(c.array_closed());
+  EXPECT_EQ(last->at("state").as_string(), "failed") << json::serialize(*last);
+  EXPECT_FALSE(last->at("error").is_null());
 }
 
 TEST(OverviewAdapterConfig, RefusesATaskWhoseTokenIsNotSecret) {

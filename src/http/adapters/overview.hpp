@@ -18,9 +18,10 @@ namespace wq::http::adapters {
 // view gets the same job (dedup), so a reconnecting client resumes it — and streams
 // `[`, the snapshots separated by `,`, `]` chunk by chunk until the job ends (the last element
 // carries returncode and error). `[]` when a retained result exists. Every answer names the
-// job in X-Job-Id. A client that disconnects leaves the job running. On shutdown the array is
-// left unfinished, so the client sees an error and POSTs again. 400 bad form or token, 403 a
-// server not in [adapters.overview] servers, 404 adapter off.
+// job in X-Job-Id. A client that disconnects leaves the job running. When the server drains
+// before the job ended the array is left unfinished (no `]`), so the client sees an error and
+// POSTs again. 400 bad form or token, 403 a server not in [adapters.overview] servers, 404
+// adapter off.
 boost::asio::awaitable<Written> overview_generate(RequestContext& ctx, const Request& req,
                                                   Stream& stream);
 

@@ -143,21 +143,30 @@ bool has_control_chars(std::string_view s) {
   return false;
 }
 
+// The value of a field sent as `camelCase` (the seed's code) or `snake_case` (its prose).
+const std::string* field(const Fields& fields, std::string_view camel, std::string_view snake) {
+  for (std::string_view name : {camel, snake}) {
+    auto it = fields.find(std::string(name));
+    if (it != fields.end() && !it->second.empty()) return &it->second;
+  }
+  return nullptr;
+}
+
 Result<OverviewView> view_of(const Fields& fields, std::string_view authorization) {
   OverviewView view;
   const struct {
     std::string_view field;
+    std::string_view alias;
     std::string OverviewView::*member;
-  } kFields[] = {{"server", &OverviewView::server},
-                 {"documentSetId", &OverviewView::document_set_id}};
+  } kFields[] = {{"server", "server", &OverviewView::server},
+                 {"documentSetId", "document_set_id", &OverviewView::document_set_id}};
   for (const auto& f : kFields) {
-    auto it = fields.find(std::string(f.field));
-    if (it == fields.end() || it->second.empty())
-      return bad(fmt::format("missing form field '{}'", f.field));
-    if (it->second.size() > kMaxValue || has_control_chars(it->second))
+    const std::string* value = field(fields, f.field, f.alias);
+    if (!value) return bad(fmt::format("missing form field '{}'", f.field));
+    if (value->size() > kMaxValue || has_control_chars(*value))
       return bad(fmt::format("form field '{}' is over {} bytes or has control characters", f.field,
                              kMaxValue));
-    view.*(f.member) = it->second;
+    view.*(f.member) = *value;
   }
   auto url = boost::urls::parse_absolute_uri(view.server);
   if (!url || (url->scheme() != "http" && url->scheme() != "https") || url->host().empty())
@@ -169,8 +178,8 @@ Result<OverviewView> view_of(const Fields& fields, std::string_view authorizatio
     auto token = token_of_header(authorization);
     if (!token) return token.error();
     view.api_token = std::move(*token);
-  } else if (auto it = fields.find("apiToken"); it != fields.end() && !it->second.empty()) {
-    view.api_token = it->second;
+  } else if (const std::string* token = field(fields, "apiToken", "api_token")) {
+    view.api_token = *token;
   } else {
     return bad("missing Authorization header (or apiToken form field)");
   }

@@ -20,7 +20,8 @@ struct OverviewView {
 
 // POST /generate: `server` and `documentSetId` from the body (application/x-www-form-urlencoded,
 // multipart/form-data as a browser's FormData sends it, or a JSON object), the token from
-// `Authorization: Basic base64(TOKEN:x-api-token)` or else an `apiToken` field. Errc::bad_input
+// `Authorization: Basic base64(TOKEN:x-api-token)` or else an `apiToken` field (the seed's
+// prose spells them document_set_id and api_token: accepted too). Errc::bad_input
 // in the seed's words: "Expected form data ?server=...&documentSetId=... and Authorization
 // header. Problem: …".
 Result<OverviewView> read_generate_request(const Request& req);
