@@ -58,7 +58,7 @@ std::string read_file(const fs::path& p) {
   return ss.str();
 }
 
-fs::path bindir() {
+fs::path find_bindir() {
   static const fs::path dir = [] {
     std::array<char, 512> buf{};
     std::string out;
@@ -169,7 +169,7 @@ std::unique_ptr<PgCluster> PgCluster::start(bool detached) {
   const fs::path log = c->dir_ / "log";
   const fs::path data = c->dir_ / "data";
   const int rc = run(owner,
-                     {(bindir() / "initdb").string(), "-D", data.string(), "-U", "postgres",
+                     {(find_bindir() / "initdb").string(), "-D", data.string(), "-U", "postgres",
                       "--auth=trust", "-E", "UTF8", "--no-locale", "--no-instructions"},
                      log);
   if (rc != 0) throw std::runtime_error("initdb failed (exit " + std::to_string(rc) + "):\n" + read_file(log));
@@ -177,7 +177,7 @@ std::unique_ptr<PgCluster> PgCluster::start(bool detached) {
   for (int attempt = 0; attempt < 5; ++attempt) {
     c->port_ = free_port();
     const pid_t pid = spawn(owner,
-                            {(bindir() / "postgres").string(), "-D", data.string(), "-p",
+                            {(find_bindir() / "postgres").string(), "-D", data.string(), "-p",
                              std::to_string(c->port_), "-c", "listen_addresses=127.0.0.1", "-c",
                              "unix_socket_directories=" + c->dir_.string(), "-c", "fsync=on",
                              "-c", "max_connections=300", "-c", "shared_buffers=64MB"},
@@ -225,6 +225,8 @@ void PgCluster::stop_detached(const fs::path& dir) {
   std::error_code ec;
   fs::remove_all(dir, ec);
 }
+
+fs::path PgCluster::bindir() { return find_bindir(); }
 
 std::string PgCluster::url(const std::string& db) const { return base_url(port_) + "/" + db; }
 

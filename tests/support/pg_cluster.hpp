@@ -40,6 +40,8 @@ class PgCluster {
   const std::filesystem::path& dir() const { return dir_; }
 
   static void stop_detached(const std::filesystem::path& dir);
+  // Where initdb, postgres and pgbench are (throws with the fix if they are missing).
+  static std::filesystem::path bindir();
 
  private:
   PgCluster() = default;

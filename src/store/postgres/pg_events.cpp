@@ -18,6 +18,10 @@ namespace {
 constexpr const char* kChannel = "wq_events";
 constexpr std::size_t kMaxText = 1000;  // bytes of message/error carried in a payload
 constexpr auto kReconnectDelay = std::chrono::seconds(1);
+// Snapshots wait this long to be coalesced with later ones of the same job: each send is a
+// commit that takes PostgreSQL's notification-queue lock, so a busy node sends a few dozen
+// per second, not one per progress line.
+constexpr auto kNotifyInterval = std::chrono::milliseconds(20);
 
 std::string truncated(std::string_view s) {
   if (s.size() <= kMaxText) return std::string(s);
@@ -37,7 +41,10 @@ std::string snapshot_payload(const std::string& node, const Snapshot& s) {
   o["f"] = s.fraction;
   if (s.message) o["m"] = truncated(*s.message);
   if (s.returncode) o["rc"] = *s.returncode;
-  if (s.error) o["e"] = truncated(*s.error);
+  if (s.error) {
+    o["e"] = truncated(*s.error);
+    if (s.error->size() > kMaxText) o["t"] = true;  // the receiver re-reads the full error
+  }
   return boost::json::serialize(o);
 }
 
@@ -175,7 +182,7 @@ void PgEvents::handle(std::string_view payload) {
     if (o.contains("m")) s.message = str("m");
     if (auto* rc = num("rc"); rc && rc->is_number()) s.returncode = rc->to_number<int>();
     if (o.contains("e")) s.error = str("e");
-    if (s.terminal()) {
+    if (s.terminal() && o.contains("t")) {
       // The exact final snapshot (its error untruncated) is in the database by now.
       if (auto job = fetch_(s.id); job && is_terminal(job->state)) s = snapshot_of(*job);
     }
@@ -209,6 +216,8 @@ void PgEvents::notify_loop() {
                             "SELECT pg_notify('wq_events', p) FROM unnest($1::text[]) AS p",
                             Params().add_array(payloads));
     if (!r) log::warn("cannot send progress to other nodes", {{"error", r.error().detail}});
+    std::unique_lock lock(mutex_);
+    cv_.wait_for(lock, kNotifyInterval, [&] { return stopping_; });
   }
 }
 

@@ -5,8 +5,8 @@
 //   {"k":"s","id":…,"q":seq,…}         a job's newer snapshot, for other nodes' watchers
 // Snapshots are coalesced per job (the newest wins) and sent in one statement per batch.
 // Messages and errors are truncated to keep payloads far below NOTIFY's 8000-byte limit; a
-// terminal snapshot is therefore re-read from the database by the receiving node, so watchers
-// get the exact final error.
+// terminal snapshot whose error was truncated is re-read from the database by the receiving
+// node, so watchers get the exact final error.
 //
 // Threading: a listener thread (its own connection, blocked in poll(2) on the socket and a
 // wake-up pipe: no polling loop) calls the sink; a notifier thread (its own connection) sends

@@ -38,6 +38,13 @@ constexpr std::int64_t kSeqGapAfterRecovery = std::int64_t{1} << 20;
 constexpr Millis kDefaultLease{30000};
 constexpr Millis kNextRunAtRefresh{1000};
 constexpr int kSubmitAttempts = 8;
+// Writer threads, each with its own connection and group commit: a batch waits on round trips
+// to the server, so a few run side by side (rows they share are settled by row locks).
+constexpr int kWriters = 4;
+
+// Set by a write body when it made jobs runnable, on the writer thread running it; the batch
+// then tells other nodes.
+thread_local bool t_made_work = false;
 
 std::int64_t ms(TimePoint t) { return t.time_since_epoch().count(); }
 TimePoint from_ms(std::int64_t v) { return TimePoint(Millis(v)); }
@@ -126,7 +133,7 @@ class PgStore final : public Store {
       stopping_ = true;
     }
     queue_cv_.notify_all();
-    if (writer_.joinable()) writer_.join();
+    for (auto& w : writers_) w.join();
     {
       std::lock_guard lock(heartbeat_mutex_);
       heartbeat_stop_ = true;
@@ -139,7 +146,13 @@ class PgStore final : public Store {
     auto conn = PgConn::connect(url_.conninfo);
     if (!conn) return conn.error();
     if (auto m = migrate(**conn); !m) return m.error();
-    wconn_ = std::move(*conn);
+    std::vector<std::unique_ptr<PgConn>> conns;
+    conns.push_back(std::move(*conn));
+    for (int i = 1; i < kWriters; ++i) {
+      auto c = PgConn::connect(url_.conninfo);
+      if (!c) return c.error();
+      conns.push_back(std::move(*c));
+    }
     auto hconn = PgConn::connect(url_.conninfo);
     if (!hconn) return hconn.error();
     hconn_ = std::move(*hconn);
@@ -148,10 +161,12 @@ class PgStore final : public Store {
       return job ? *job : std::nullopt;
     });
     if (auto r = events_->start(); !r) return r.error();
-    writer_ = std::thread([this] {
-      pthread_setname_np(pthread_self(), "wq-pg-write");
-      writer_loop();
-    });
+    for (auto& c : conns) {
+      writers_.emplace_back([this, c = std::move(c)]() mutable {
+        pthread_setname_np(pthread_self(), "wq-pg-write");
+        writer_loop(std::move(c));
+      });
+    }
     heartbeat_ = std::thread([this] {
       pthread_setname_np(pthread_self(), "wq-pg-lease");
       heartbeat_loop();
@@ -351,7 +366,7 @@ class PgStore final : public Store {
     return result;
   }
 
-  void writer_loop() {
+  void writer_loop(std::unique_ptr<PgConn> conn) {
     std::vector<Op*> batch;
     for (;;) {
       {
@@ -363,7 +378,7 @@ class PgStore final : public Store {
       std::optional<ClaimRequest> reserved;
       std::vector<ClaimedJob> claimed;
       const auto began = std::chrono::steady_clock::now();
-      std::optional<Error> failure = run_batch(batch, reserved, claimed);
+      std::optional<Error> failure = run_batch(conn, batch, reserved, claimed);
       if (failure) {
         // One statement failed (a deadlock with another node's batch, a lost connection):
         // nothing of the batch happened. Each write gets its own transaction instead, so one
@@ -371,11 +386,11 @@ class PgStore final : public Store {
         log::warn("postgresql batch failed; retrying its writes one by one",
                   {{"error", failure->detail}, {"writes", batch.size()}});
         claimed.clear();
-        made_work_ = false;
-        for (Op* op : batch) op->commit_error = run_alone(op);
-        if (reserved && reserved->max_jobs > 0) claimed = claim_alone(*reserved);
-        if (made_work_ && wconn_ && wconn_->healthy()) {
-          if (auto r = notify_work(*wconn_); !r) {
+        t_made_work = false;
+        for (Op* op : batch) op->commit_error = run_alone(conn, op);
+        if (reserved && reserved->max_jobs > 0) claimed = claim_alone(conn, *reserved);
+        if (t_made_work && conn && conn->healthy()) {
+          if (auto r = notify_work(*conn); !r) {
             log::warn("cannot tell other nodes about new work", {{"error", r.error().detail}});
           }
         }
@@ -392,21 +407,22 @@ class PgStore final : public Store {
     }
   }
 
-  Result<void> ensure_writer_connection() {
-    if (wconn_ && wconn_->healthy()) return {};
+  Result<void> ensure_connected(std::unique_ptr<PgConn>& conn) {
+    if (conn && conn->healthy()) return {};
     auto c = PgConn::connect(url_.conninfo);
     if (!c) return c.error();
-    wconn_ = std::move(*c);
+    conn = std::move(*c);
     return {};
   }
 
   // Runs the batch, late joiners and the hook's claim in one transaction. The error of the
   // first failed statement, if any (then everything was rolled back).
-  std::optional<Error> run_batch(std::vector<Op*>& batch, std::optional<ClaimRequest>& reserved,
+  std::optional<Error> run_batch(std::unique_ptr<PgConn>& conn, std::vector<Op*>& batch,
+                                 std::optional<ClaimRequest>& reserved,
                                  std::vector<ClaimedJob>& claimed) {
-    if (auto ok = ensure_writer_connection(); !ok) return ok.error();
-    PgConn& c = *wconn_;
-    made_work_ = false;
+    if (auto ok = ensure_connected(conn); !ok) return ok.error();
+    PgConn& c = *conn;
+    t_made_work = false;
     if (auto r = c.exec("BEGIN"); !r) return r.error();
     std::size_t done = 0;
     for (;;) {
@@ -438,7 +454,7 @@ class PgStore final : public Store {
       }
     }
     // Other nodes claim what this one's own claim left (delivered with the commit).
-    if (made_work_ && !(reserved && claimed.size() < reserved->max_jobs)) {
+    if (t_made_work && !(reserved && claimed.size() < reserved->max_jobs)) {
       if (auto r = notify_work(c); !r) {
         rollback(c);
         return r.error();
@@ -464,9 +480,9 @@ class PgStore final : public Store {
     }
   }
 
-  std::optional<Error> run_alone(Op* op) {
-    if (auto ok = ensure_writer_connection(); !ok) return ok.error();
-    PgConn& c = *wconn_;
+  std::optional<Error> run_alone(std::unique_ptr<PgConn>& conn, Op* op) {
+    if (auto ok = ensure_connected(conn); !ok) return ok.error();
+    PgConn& c = *conn;
     if (auto r = c.exec("BEGIN"); !r) return r.error();
     const auto began = std::chrono::steady_clock::now();
     if (op->run(c)) {
@@ -481,7 +497,7 @@ class PgStore final : public Store {
     return std::nullopt;
   }
 
-  std::vector<ClaimedJob> claim_alone(const ClaimRequest& req) {
+  std::vector<ClaimedJob> claim_alone(std::unique_ptr<PgConn>& conn, const ClaimRequest& req) {
     std::vector<ClaimedJob> claimed;
     Op op;
     op.run = [&](PgConn& c) {
@@ -490,7 +506,7 @@ class PgStore final : public Store {
       if (!got) log::error("claiming after a write failed", {{"error", got.error().detail}});
       return !got;
     };
-    if (auto e = run_alone(&op)) {
+    if (auto e = run_alone(conn, &op)) {
       log::error("claiming after a write failed", {{"error", e->detail}});
       claimed.clear();
     }
@@ -593,7 +609,7 @@ class PgStore final : public Store {
               .add(ms(job.created_at)));
       if (!ins) return ins.error();
       if (ins->size() > 0) {
-        if (job.run_at <= now_ms()) made_work_ = true;
+        if (job.run_at <= now_ms()) t_made_work = true;
         return Submitted{job, true};
       }
     }
@@ -732,7 +748,7 @@ class PgStore final : public Store {
     if (r->size() == 0) {
       return make_error(Errc::not_found, fmt::format("job {} is not running on this node", id));
     }
-    if (retry) made_work_ = true;
+    if (retry) t_made_work = true;
     return row_to_job(*r, 0);
   }
 
@@ -802,7 +818,7 @@ class PgStore final : public Store {
       if (!r) return r.error();
       if (r->size() == 0) continue;
       out.push_back(Recovered{row_to_job(*r, 0)});
-      if (out.back().job.state == JobState::queued) made_work_ = true;
+      if (out.back().job.state == JobState::queued) t_made_work = true;
     }
     return out;
   }
@@ -864,17 +880,15 @@ class PgStore final : public Store {
 
   const PgUrl url_;
   const std::string node_;
-  std::unique_ptr<PgConn> wconn_;  // the writer thread's (and start()'s, before it runs)
 
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;
   std::vector<Op*> queue_;  // guarded by queue_mutex_
   bool stopping_ = false;   // guarded by queue_mutex_
-  std::thread writer_;
+  std::vector<std::thread> writers_;  // each owns its connection
   CommitStats commit_stats_;
 
   ClaimHook claim_hook_;  // set before the first write; used by the writer thread
-  bool made_work_ = false;  // writer thread: the current batch made jobs runnable
   std::unique_ptr<PgEvents> events_;
 
   std::mutex readers_mutex_;

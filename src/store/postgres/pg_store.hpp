@@ -10,11 +10,13 @@
 // (their node died): retried or failed as interrupted. finish() is fenced by the lease: a node
 // whose job was recovered elsewhere cannot record an outcome for it.
 //
-// Threading: any thread may call any method. Writes are handed to one writer thread that
-// runs every write waiting at that moment in one transaction and one commit (group commit, as
-// in the SQLite store); if a statement in the batch fails (a deadlock with another node, a
+// Threading: any thread may call any method. Writes are queued for a few writer threads, each
+// with its own connection; a free writer runs every write waiting at that moment in one
+// transaction and one commit (group commit, as in the SQLite store), so round trips to the
+// server overlap. If a statement in a batch fails (a deadlock with another writer or node, a
 // lost connection), the batch is rolled back and each write is retried in its own
-// transaction. Reads use a pool of connections. The heartbeat thread has its own connection.
+// transaction. Reads use a pool of connections. The heartbeat thread has its own connection;
+// LISTEN/NOTIFY has two more threads (pg_events.hpp).
 #pragma once
 
 #include "wq/store.hpp"
