@@ -3,7 +3,9 @@
 // requests wait in its buffer and are answered in order. One bad connection never affects
 // another: every error ends only this coroutine.
 //
-// Threading: each session runs on its own strand. ConnectionRegistry is safe from any thread.
+// Threading: each session runs on its own strand. Plain handlers run on the blocking pool,
+// except GETs against the SQLite store, which only read and run on the strand (see
+// run_session). ConnectionRegistry is safe from any thread.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
