@@ -425,6 +425,43 @@ bool read_until_waiting(OboeClient& c) {
   return false;
 }
 
+// The seed's Progress tells a waiting user how many jobs are ahead; the stream carries it.
+TEST(OverviewAdapterQueue, AQueuedViewStreamsItsPlaceInLineThenRuns) {
+  TempDir dir;
+  WqdProcess server(overview_suite_toml("", "concurrency = 1"));
+  ASSERT_NE(server.port(), 0);
+  const std::string first_gate = dir.file("first");
+  const std::string second_gate = dir.file("second");
+  OboeClient first(server.port());
+  ASSERT_EQ(first
+                .post("/generate",
+                      form({{"server", "http://overview.test"}, {"documentSetId", first_gate}}),
+                      with_auth("tok-q"))
+                .status,
+            200u);
+  ASSERT_TRUE(read_until_waiting(first));
+
+  OboeClient second(server.port());
+  ASSERT_EQ(second
+                .post("/generate",
+                      form({{"server", "http://overview.test"}, {"documentSetId", second_gate}}),
+                      with_auth("tok-q"))
+                .status,
+            200u);
+  auto queued = second.next_element();
+  ASSERT_TRUE(queued);
+  EXPECT_EQ(queued->at("state").as_string(), "queued");
+  EXPECT_EQ(queued->at("n_ahead_in_queue").as_int64(), 1);
+
+  open_gate(first_gate);
+  open_gate(second_gate);
+  std::optional<json::value> last;
+  while (auto e = second.next_element()) last = std::move(e);
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->at("state").as_string(), "succeeded");
+  EXPECT_EQ(last->at("n_ahead_in_queue").as_int64(), 0);
+}
+
 // A job cut off by shutdown that will run again (attempts left) has not ended: its stream must
 // not end like a finished array, which would tell Overview's front end the result is ready.
 TEST(OverviewAdapterShutdown, LeavesTheArrayUnfinishedWhenTheJobWillRunAgain) {
