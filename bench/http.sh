@@ -10,7 +10,7 @@
 #   FANOUT    10,000 SSE streams on one job: progress line -> last stream (p50/p99 over the
 #             lines), server RSS per stream; FANOUT-fn the same from a function task
 # Sizes: HTTP_GET_SECONDS (5), HTTP_W1_N (10000), HTTP_W2_N (300), FANOUT_STREAMS (10000),
-# FANOUT_LINES (20), FANOUT_INTERVAL_MS (200). The build directory is $WQ_BUILD_DIR.
+# FANOUT_LINES (10), FANOUT_INTERVAL_MS (1000). The build directory is $WQ_BUILD_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${WQ_BUILD_DIR:-build}
@@ -150,8 +150,8 @@ fanout() {
   local task=$1
   load "FANOUT ($task)"
   start_server "fanout-$task"
-  "$client" fanout "$PORT" "$SERVER_PID" "$task" "${FANOUT_STREAMS:-10000}" "${FANOUT_LINES:-20}" \
-    "${FANOUT_INTERVAL_MS:-200}"
+  "$client" fanout "$PORT" "$SERVER_PID" "$task" "${FANOUT_STREAMS:-10000}" "${FANOUT_LINES:-10}" \
+    "${FANOUT_INTERVAL_MS:-1000}"
   stop_pid "$SERVER_PID"
 }
 
