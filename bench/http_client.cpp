@@ -450,24 +450,29 @@ int fanout(unsigned short port, int pid, const std::string& task, int streams, i
   f.open(id);
   const double open_s = ms(now_ns() - t_open) / 1000.0;
   const long rss1 = rss_kib(pid);
+  const double cpu0 = cpu_seconds_of(pid);
   { std::ofstream(go).put('\n'); }
   f.run_until_ended(std::chrono::seconds(30 + lines * interval_ms / 1000));
+  const double cpu = cpu_seconds_of(pid) - cpu0;
   std::filesystem::remove(go);
 
   std::vector<double> to_last;
   int complete = 0;
+  long deliveries = f.ended();  // each stream's terminal event
   for (const auto& [stamp, line] : f.lines()) {
     to_last.push_back(ms(line.last_ns - stamp));
     if (line.received == streams) ++complete;
+    deliveries += line.received;
   }
   const std::string name = task == "fanout" ? "FANOUT-fn" : "FANOUT";
   const std::string source =
       task == "fanout" ? "the function task's progress() call" : "a progress line written by the child";
   const auto note = [&](std::string_view what) {
     return fmt::format("{}; {} SSE streams on one job, {} lines {} ms apart, {} of them reached "
-                       "every stream; {} of {} streams saw the end; streams opened in {:.1f} s",
+                       "every stream; {} of {} streams saw the end; streams opened in {:.1f} s; "
+                       "server CPU {:.1f} us per event delivered to a stream",
                        what, streams, f.lines().size(), interval_ms, complete, f.ended(), streams,
-                       open_s);
+                       open_s, cpu * 1e6 / static_cast<double>(std::max(1L, deliveries)));
   };
   result(name, percentile(to_last, 50), "ms_p50", std::nullopt,
          note(fmt::format("{} -> the last stream receiving it", source)));
