@@ -365,6 +365,13 @@ TEST_F(OverviewAdapter, TheResultIsReadableOnlyWithTheViewItWasMadeFor) {
 
   Reply other_token = c.get(target, {{"Authorization", overview_auth("tok-other")}});
   EXPECT_EQ(other_token.status, 404u);
+  Reply unknown = c.get("/generate/no-such-job/result?" + form(view(gate)),
+                        {{"Authorization", overview_auth("tok-result")}});
+  EXPECT_EQ(unknown.status, 404u);
+  // Both say the same: nothing tells which ids exist.
+  EXPECT_NE(other_token.json().at("detail").as_string().find("no Overview result"),
+            std::string::npos);
+  EXPECT_NE(unknown.json().at("detail").as_string().find("no Overview result"), std::string::npos);
   Reply other_set = c.get("/generate/" + g.job_id + "/result?" + form(view(gate + "x")),
                           {{"Authorization", overview_auth("tok-result")}});
   EXPECT_EQ(other_set.status, 404u);

@@ -133,7 +133,7 @@ asio::awaitable<Written> overview_result(RequestContext& ctx, const Request& req
   auto path = co_await on_pool(ctx.env.blocking, [&]() -> Result<std::filesystem::path> {
     Queue& queue = ctx.env.queue;
     auto job = queue.get(id, config.tenant);
-    if (!job) return job.error();
+    if (!job && job.error().code != Errc::not_found) return job.error();
     // The job's key is the hash of the params it ran with, the token included: only a caller
     // presenting the same view may read its result.
     const auto& tasks = queue.config().tasks;
@@ -141,11 +141,12 @@ asio::awaitable<Written> overview_result(RequestContext& ctx, const Request& req
     auto expected = task == tasks.end()
                         ? Result<NewJob>(make_error(Errc::not_found, ""))
                         : prepare_job(spec_of(config, *view), task->second, now_ms());
-    if (!expected || job->task != config.task || expected->spec_hash != job->key) {
+    // An unknown id and a wrong view answer alike: no oracle for which ids exist.
+    if (!job || !expected || job->task != config.task || expected->spec_hash != job->key) {
       return make_error(Errc::not_found,
                         fmt::format("no Overview result {} for this server, document set and "
                                     "token; POST /generate first",
-                                    id));
+                                    id.substr(0, 140)));
     }
     return queue.result_path(id, config.tenant);
   });
