@@ -56,9 +56,10 @@ std::string shutdown_json() {
 
 constexpr StreamFraming kSse{
     .content_type = "text/event-stream",
-    .snapshot = [](const Snapshot& s, bool) {
-      return fmt::format("id: {}\ndata: {}\n\n", s.seq, boost::json::serialize(to_json(s)));
-    },
+    .snapshot =
+        [](const Snapshot& s, bool) {
+          return fmt::format("id: {}\ndata: {}\n\n", s.seq, boost::json::serialize(to_json(s)));
+        },
     .heartbeat = ": keep-alive\n\n",
     .shutdown = [] { return fmt::format("event: shutdown\ndata: {}\n\n", shutdown_json()); },
 };
@@ -87,8 +88,7 @@ asio::awaitable<End> pump(SnapshotMailbox& box, Stream& stream, const StreamFram
     }
     if (box.closed()) {
       if (!framing.shutdown) co_return End::abandoned;
-      co_return co_await write_chunk(stream, framing.shutdown()) ? End::closed
-                                                                 : End::write_failed;
+      co_return co_await write_chunk(stream, framing.shutdown()) ? End::closed : End::write_failed;
     }
     const auto deadline = steady_clock::now() + kHeartbeat;
     co_await box.wait(deadline);
