@@ -229,8 +229,8 @@ Error Transport::unreachable(const error_code& ec) const {
   if (ec == boost::asio::error::timed_out) {
     why = fmt::format("no answer within {} ms", options_.timeout.count());
   } else if (ec == bhttp::error::end_of_stream || ec == boost::asio::error::eof ||
-             ec == boost::asio::error::connection_reset) {
-    why = "the connection was closed before an answer came";
+             ec == boost::asio::error::connection_reset || ec == bhttp::error::partial_message) {
+    why = "the connection was lost";
   }
   for (auto& c : why) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return make_error(Errc::unreachable,
