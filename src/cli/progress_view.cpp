@@ -89,7 +89,7 @@ void ProgressView::show(const Snapshot& s) {
     const std::string key = text.substr(0, text.find("  ETA "));
     if (key == last_plain_) return;
     last_plain_ = key;
-    std::fprintf(out_, "%s %s\n", s.id.c_str(), text.c_str());
+    std::fprintf(out_, "%s\n", text.c_str());
     std::fflush(out_);
     return;
   }
