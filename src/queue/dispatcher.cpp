@@ -280,7 +280,15 @@ void Dispatcher::launch(ClaimedJob claimed) {
     fail_later(id, fmt::format("unknown task '{}': it is not configured on this node", claimed.job.task));
     return;
   }
-  auto attempt = results_.prepare(id, claimed.job.attempt, !task->fn);
+  const auto& command = task->config.command;
+  const bool program = !task->fn;
+  // {output} must exist only for a program that is to overwrite it or is given its path.
+  const bool output_file =
+      program && (task->config.produces_output ||
+                  std::any_of(command.begin(), command.end(),
+                              [](const std::string& arg) { return arg.find("{output}") != std::string::npos; }));
+  auto attempt = results_.prepare(id, claimed.job.attempt,
+                                  ResultDir::Needs{.job_dir = program, .output_file = output_file});
   if (!attempt) {
     fail_later(id, attempt.error().detail);
     return;

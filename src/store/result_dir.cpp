@@ -1,5 +1,8 @@
 #include "store/result_dir.hpp"
 
+#include "core/log.hpp"
+
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -47,28 +50,46 @@ Result<ResultDir> ResultDir::open(const fs::path& data_dir) {
   return ResultDir(fs::absolute(data_dir), std::move(*lock));
 }
 
-Result<ResultDir::Attempt> ResultDir::prepare(std::string_view id, int attempt, bool for_program) const {
+Result<ResultDir::Attempt> ResultDir::prepare(std::string_view id, int attempt, Needs needs) const {
   Attempt a;
-  // One string, not path joins: this runs on the store's writer thread for every start.
+  // One string, not path joins: this runs on the committing thread for every start.
   a.output = fmt::format("{}/tmp/{}.{}.out", root_.native(), id, attempt);
-  if (!for_program) return a;
-  a.job_dir = root_ / "jobs" / std::string(id);
-  a.status_file = a.job_dir / "status";
-  if (::mkdir(a.job_dir.c_str(), 0755) != 0) {
-    std::error_code ec;
-    if (errno == EEXIST) fs::remove_all(a.job_dir, ec);  // a previous attempt's leftovers
-    if (ec || ::mkdir(a.job_dir.c_str(), 0755) != 0) {
-      return make_error(Errc::store_failed, fmt::format("cannot create job directory {}: {}",
-                                                        a.job_dir.string(), std::strerror(errno)));
+  if (needs.job_dir) {
+    auto dir = take_job_dir();
+    if (!dir) return dir.error();
+    a.job_dir = std::move(*dir);
+    a.status_file = a.job_dir / "status";
+  }
+  if (needs.output_file) {
+    const int fd = ::open(a.output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      const int err = errno;
+      discard(a);
+      return make_error(Errc::store_failed, fmt::format("cannot create output file {}: {}",
+                                                        a.output.string(), std::strerror(err)));
     }
+    ::close(fd);
   }
-  const int fd = ::open(a.output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return make_error(Errc::store_failed, fmt::format("cannot create output file {}: {}",
-                                                      a.output.string(), std::strerror(errno)));
-  }
-  ::close(fd);
   return a;
+}
+
+Result<fs::path> ResultDir::take_job_dir() const {
+  std::uint64_t n;
+  {
+    std::lock_guard lock(free_->mutex);
+    if (!free_->dirs.empty()) {
+      fs::path dir = std::move(free_->dirs.back());
+      free_->dirs.pop_back();
+      return dir;
+    }
+    n = free_->made++;
+  }
+  fs::path dir = fmt::format("{}/jobs/w{}", root_.native(), n);
+  if (::mkdir(dir.c_str(), 0755) != 0) {
+    return make_error(Errc::store_failed, fmt::format("cannot create job directory {}: {}",
+                                                      dir.string(), std::strerror(errno)));
+  }
+  return dir;
 }
 
 Result<std::uint64_t> ResultDir::publish(std::string_view id, const Attempt& attempt) const {
@@ -92,9 +113,30 @@ Result<std::uint64_t> ResultDir::publish(std::string_view id, const Attempt& att
 
 void ResultDir::discard(const Attempt& attempt) const {
   ::unlink(attempt.output.c_str());
-  if (!attempt.job_dir.empty() && ::rmdir(attempt.job_dir.c_str()) != 0 && errno != ENOENT) {
-    std::error_code ec;
-    fs::remove_all(attempt.job_dir, ec);
+  if (attempt.job_dir.empty()) return;
+  ::unlink(attempt.status_file.c_str());
+  // An empty directory is kept for the next attempt. Reading it costs no journal write,
+  // unlike rmdir now and mkdir later.
+  bool empty = false;
+  if (DIR* d = ::opendir(attempt.job_dir.c_str())) {
+    empty = true;
+    while (const dirent* e = ::readdir(d)) {
+      if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+        empty = false;
+        break;
+      }
+    }
+    ::closedir(d);
+  }
+  if (empty) {
+    std::lock_guard lock(free_->mutex);
+    free_->dirs.push_back(attempt.job_dir);
+    return;
+  }
+  std::error_code ec;
+  fs::remove_all(attempt.job_dir, ec);  // what the program left behind goes with it
+  if (ec) {
+    log::warn("cannot remove a job directory", {{"dir", attempt.job_dir.string()}, {"error", ec.message()}});
   }
 }
 
