@@ -84,10 +84,11 @@ void EventWatch::run() {
     if (ever_answered && callbacks_.on_reconnecting) callbacks_.on_reconnecting(last_problem_);
     if (!pause(failures)) break;
   }
+  // Stopped before an outcome (a user's cancel already resolved it; this is the Client going).
+  // Outside mu_: resolving runs the future's done callbacks.
+  promise_.set_exception(exec::ShutdownError("the watch of job " + id_ + " was stopped"));
   std::lock_guard lock(mu_);
   finished_ = true;
-  // Stopped before an outcome (a user's cancel already resolved it; this is the Client going).
-  promise_.set_exception(exec::ShutdownError("the watch of job " + id_ + " was stopped"));
 }
 
 EventWatch::Step EventWatch::follow(bool& answered) {
