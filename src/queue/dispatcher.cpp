@@ -14,6 +14,9 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
+// Set on the finisher pool's threads, where blocking file-system work is fine.
+thread_local bool on_finisher_thread = false;
+
 constexpr auto kRefreshInterval = std::chrono::milliseconds(20);
 constexpr auto kClaimErrorBackoff = std::chrono::seconds(1);
 constexpr Millis kMaxSleep = std::chrono::hours(1);
@@ -218,9 +221,11 @@ void Dispatcher::deliver(std::vector<ClaimedJob> claimed, const ClaimRequest& re
     const bool is_function = claimed_is_function(claimed[i]);
     if (is_function) {
       launch(std::move(claimed[i]));  // cheap: names an output path, posts to the pool
+    } else if (on_finisher_thread) {
+      launch(std::move(claimed[i]));  // a job's end made room: start the next one right here
     } else {
-      // Making the job directory and spawning is file-system work: keep it off this thread
-      // (often the store's writer).
+      // Taking a job directory and spawning is file-system work: keep it off this thread
+      // (the store's writer, or a submitter's).
       post_finisher([this, c = std::move(claimed[i])]() mutable { launch(std::move(c)); });
     }
   }
@@ -253,6 +258,7 @@ void Dispatcher::claim_and_start() {
 
 void Dispatcher::post_finisher(std::function<void()> fn) {
   finishers_->submit([fn = std::move(fn)] {
+    on_finisher_thread = true;
     try {
       fn();
     } catch (const std::exception& e) {
