@@ -24,7 +24,7 @@ class Fields {
   std::optional<std::string> opt_str(std::string_view k, bool required = false) {
     const json::value* v = find(k, required);
     if (!v || v->is_null()) return std::nullopt;
-    if (!v->is_string()) return fail(k, "a string"), std::nullopt;
+    if (!v->is_string()) return fail(k, "a string");
     return std::string(v->as_string());
   }
   std::int64_t i64(std::string_view k) { return opt_i64(k, true).value_or(0); }
@@ -33,18 +33,21 @@ class Fields {
     if (!v || v->is_null()) return std::nullopt;
     if (v->is_int64()) return v->as_int64();
     if (v->is_uint64()) return static_cast<std::int64_t>(v->as_uint64());
-    return fail(k, "an integer"), std::nullopt;
+    return fail(k, "an integer");
   }
   std::optional<double> opt_num(std::string_view k, bool required = false) {
     const json::value* v = find(k, required);
     if (!v || v->is_null()) return std::nullopt;
-    if (!v->is_number()) return fail(k, "a number"), std::nullopt;
+    if (!v->is_number()) return fail(k, "a number");
     return v->to_number<double>();
   }
   bool boolean(std::string_view k, bool fallback) {
     const json::value* v = find(k, false);
     if (!v) return fallback;
-    if (!v->is_bool()) return fail(k, "true or false"), fallback;
+    if (!v->is_bool()) {
+      fail(k, "true or false");
+      return fallback;
+    }
     return v->as_bool();
   }
   JobState state() {
@@ -71,10 +74,13 @@ class Fields {
   }
 
  private:
-  void fail(std::string_view k, std::string_view expected) {
-    if (!problem_)
+  // Records the first problem; returns nullopt for the optional-returning readers.
+  std::nullopt_t fail(std::string_view k, std::string_view expected) {
+    if (!problem_) {
       problem_ = k.empty() ? fmt::format("expected {}", expected)
                            : fmt::format("'{}' should be {}", k, expected);
+    }
+    return std::nullopt;
   }
 
   std::string_view what_;
