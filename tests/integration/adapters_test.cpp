@@ -511,6 +511,39 @@ TEST(OverviewAdapterShutdown, EndsTheArrayWithTheFailureWhenTheJobWillNotRunAgai
   EXPECT_FALSE(last->at("error").is_null());
 }
 
+// On a server that wants wqd tokens, the plugin routes still take Overview's token alone, and
+// their jobs belong to the adapter's tenant, not to whoever holds a wqd token.
+TEST(OverviewAdapterAuth, TakesOverviewsTokenWhereTheServerWantsWqdTokens) {
+  TempDir dir;
+  std::string toml = overview_suite_toml();
+  const std::string open_line = "open = true\n";
+  toml.replace(
+      toml.find(open_line), open_line.size(),
+      fmt::format("tokens = [{{ sha256 = \"{}\", tenant = \"ops\" }}]\n", sha256_of("ops-token")));
+  const std::string tenant_line = "tenant = \"\"\n";
+  toml.replace(toml.find(tenant_line), tenant_line.size(), "tenant = \"overview\"\n");
+  WqdProcess server(toml);
+  ASSERT_NE(server.port(), 0);
+  const std::string gate = dir.file("auth");
+  open_gate(gate);
+  OboeClient c(server.port());
+  auto head =
+      c.post("/generate", form({{"server", "http://overview.test"}, {"documentSetId", gate}}),
+             with_auth("overview-user-token"));
+  ASSERT_EQ(head.status, 200u) << head.body;
+  std::optional<json::value> last;
+  while (auto e = c.next_element()) last = std::move(e);
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->at("state").as_string(), "succeeded");
+
+  HttpClient api(server.port());
+  EXPECT_EQ(api.get("/v1/jobs/" + head.header("x-job-id")).status, 401u);
+  // The ops tenant does not see the overview tenant's job.
+  EXPECT_EQ(api.get("/v1/jobs/" + head.header("x-job-id"), {{"Authorization", "Bearer ops-token"}})
+                .status,
+            404u);
+}
+
 TEST(OverviewAdapterConfig, RefusesATaskWhoseTokenIsNotSecret) {
   auto config = Config::parse(R"(
 [adapters.overview]
