@@ -250,21 +250,32 @@ std::string test_cluster_url() {
   return url;
 }
 
-void pg_exec(const std::string& url, const std::string& sql) {
+namespace {
+
+std::string run_sql(const std::string& url, const std::string& sql) {
   PGconn* conn = ::PQconnectdb(url.c_str());
-  std::string error;
+  std::string error, value;
   if (::PQstatus(conn) != CONNECTION_OK) {
     error = ::PQerrorMessage(conn);
   } else {
     PGresult* r = ::PQexec(conn, sql.c_str());
     if (::PQresultStatus(r) != PGRES_COMMAND_OK && ::PQresultStatus(r) != PGRES_TUPLES_OK) {
       error = ::PQresultErrorMessage(r);
+    } else if (::PQntuples(r) > 0 && ::PQnfields(r) > 0) {
+      value = ::PQgetvalue(r, 0, 0);
     }
     ::PQclear(r);
   }
   ::PQfinish(conn);
   if (!error.empty()) throw std::runtime_error(sql + ": " + error);
+  return value;
 }
+
+}  // namespace
+
+void pg_exec(const std::string& url, const std::string& sql) { run_sql(url, sql); }
+
+std::string pg_value(const std::string& url, const std::string& sql) { return run_sql(url, sql); }
 
 TestDatabase::TestDatabase() {
   const std::string base = test_cluster_url();

@@ -73,5 +73,7 @@ class TestDatabase {
 
 // Runs one SQL command on `url` (throws std::runtime_error with the server's message).
 void pg_exec(const std::string& url, const std::string& sql);
+// The first column of the first row of a query ("" when there is none, or it is NULL).
+std::string pg_value(const std::string& url, const std::string& sql);
 
 }  // namespace wq::test
