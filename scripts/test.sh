@@ -7,8 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
-# The sanitizer builds need only the tests and the programs they run.
-test_targets=(core_tests store_tests run_tests queue_tests exec_tests wq-test-program wq-overview-program)
+# The sanitizer builds need only the tests and the programs they run (wq-pg-cluster: the
+# private PostgreSQL cluster behind store_conformance_tests).
+test_targets=(core_tests store_tests store_conformance_tests run_tests queue_tests exec_tests
+              wq-test-program wq-overview-program wq-pg-cluster)
 scripts/install-deps.sh
 
 echo "== release build"
