@@ -115,7 +115,7 @@ class LiveStream {
     try {
       ticket = await api('POST', '/v1/jobs/' + encodeURIComponent(this.id) + '/events/ticket');
     } catch (e) {
-      if (e instanceof ApiError && e.status === 404) return this.finish();
+      if (e instanceof ApiError && e.status === 404) return this.gone();
       return this.retryLater();
     }
     if (this.stopped) return;
@@ -144,7 +144,7 @@ class LiveStream {
       applyJob(job);
       if (isTerminal(job.state)) return this.finish();
     } catch (e) {
-      if (e instanceof ApiError && e.status === 404) return this.finish();
+      if (e instanceof ApiError && e.status === 404) return this.gone();
     }
     this.retryLater();
   }
@@ -158,6 +158,12 @@ class LiveStream {
   finish() {
     this.stop();
     live.ended(this.id);
+  }
+
+  // The job no longer exists (swept): forget it rather than ask again.
+  gone() {
+    app.jobs.delete(this.id);
+    this.finish();
   }
 
   stop() {
@@ -210,8 +216,10 @@ const live = {
     try {
       const found = await api('POST', '/v1/jobs/search', { ids: [...this.polled] });
       for (const snap of found.jobs) applySnapshot(snap);
-      for (const id of found.not_found) this.polled.delete(id);
-      if (found.jobs.some((s) => isTerminal(s.state))) this.watch(wantedLive());
+      for (const id of found.not_found) app.jobs.delete(id);
+      if (found.not_found.length > 0 || found.jobs.some((s) => isTerminal(s.state))) {
+        this.watch(wantedLive());
+      }
     } catch (e) {
       reportError(e);
     }
@@ -224,7 +232,8 @@ const live = {
 
 function wantedLive() {
   const ids = [];
-  if (app.selected && !isTerminal(app.jobs.get(app.selected)?.state)) ids.push(app.selected);
+  const selected = app.jobs.get(app.selected);
+  if (selected && !isTerminal(selected.state)) ids.push(app.selected);
   for (const [id, job] of app.jobs) {
     if (id !== app.selected && app.rows.has(id) && !isTerminal(job.state)) ids.push(id);
   }
