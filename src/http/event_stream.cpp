@@ -126,10 +126,13 @@ struct Subscribed {
 };
 
 // Reads the job (404 for other tenants) and subscribes the mailbox unless it already ended.
+// `box` by reference and captured by reference (the caller's outlives the co_await): with an
+// owning copy in this lambda, GCC 12 drops one reference too many when streams end, and the
+// mailbox is freed while still in use (heap corruption; found by bench/run FANOUT).
 asio::awaitable<Result<Subscribed>> subscribe(RequestContext& ctx,
-                                              std::shared_ptr<SnapshotMailbox> box,
+                                              const std::shared_ptr<SnapshotMailbox>& box,
                                               std::uint64_t after) {
-  co_return co_await on_pool(ctx.env.blocking, [&ctx, box, after]() -> Result<Subscribed> {
+  co_return co_await on_pool(ctx.env.blocking, [&ctx, &box, after]() -> Result<Subscribed> {
     Queue& queue = ctx.env.queue;
     auto snap = queue.snapshot(ctx.args[0], ctx.tenant);
     if (!snap) return snap.error();
