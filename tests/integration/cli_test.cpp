@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -99,8 +101,8 @@ Ran wq(std::vector<std::string> args, const std::map<std::string, std::string>& 
   return r;
 }
 
-std::string config() {
-  return "[server]\nopen = true\n" + test_tasks_toml() +
+std::string config(std::string_view server_extra = "") {
+  return fmt::format("[server]\nopen = true\n{}\n", server_extra) + test_tasks_toml() +
          fmt::format(
              "\n[tasks.fail]\ncommand = [\"{}\", \"fail\", \"{{param.code}}\", "
              "\"broken on purpose\"]\n",
@@ -258,6 +260,93 @@ TEST_F(Cli, UsageErrorsExitTwoAndSayTheFix) {
   Ran missing = run({"get", "no-such-job"});
   EXPECT_EQ(missing.code, 1);
   EXPECT_NE(missing.err.find("wq ls"), std::string::npos) << missing.err;
+}
+
+// `wq ARGS…` running in the background, its stdout read line by line through a pipe.
+class Background {
+ public:
+  explicit Background(std::vector<std::string> args) {
+    args.insert(args.begin(), WQ_PATH);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, (scratch_ / "err").c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    const int rc = ::posix_spawn(&pid_, WQ_PATH, &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(fds[1]);
+    if (rc != 0) throw std::runtime_error("cannot start " WQ_PATH);
+    out_ = ::fdopen(fds[0], "r");
+  }
+  ~Background() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      wait();
+    }
+    if (out_) std::fclose(out_);
+  }
+  // The next stdout line; nullopt at EOF.
+  std::optional<std::string> line() {
+    char buf[4096];
+    if (!std::fgets(buf, sizeof buf, out_)) return std::nullopt;
+    std::string l(buf);
+    if (!l.empty() && l.back() == '\n') l.pop_back();
+    return l;
+  }
+  int wait() {
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  std::string err() { return slurp(scratch_ / "err"); }
+
+ private:
+  Scratch scratch_;
+  pid_t pid_ = -1;
+  std::FILE* out_ = nullptr;
+};
+
+TEST(CliRestart, WatchCarriesOnWhenTheServerRestartsAndExitsWithTheOutcome) {
+  Scratch data;
+  const std::string toml =
+      config("shutdown_grace = \"100ms\"") +
+      fmt::format(
+          "\n[tasks.slow]\ncommand = [\"{}/tasks/count.sh\", \"40\", \"0.05\", "
+          "\"{{output}}\"]\nmax_attempts = 2\n",
+          WQ_EXAMPLES_DIR);
+  auto first = std::make_unique<WqdProcess>(
+      toml, std::vector<std::string>{"--data-dir", (data / "wq-data").string()});
+  const unsigned short port = first->port();
+  ASSERT_NE(port, 0);
+  const std::string server = fmt::format("http://127.0.0.1:{}", port);
+  Ran submitted = wq({"--server", server, "submit", "slow"});
+  ASSERT_EQ(submitted.code, 0) << submitted.err;
+  const std::string id = submitted.out.substr(0, submitted.out.find('\n'));
+
+  Background watch({"--server", server, "watch", id});
+  for (;;) {
+    auto l = watch.line();
+    ASSERT_TRUE(l) << "wq watch ended early: " << watch.err();
+    if (l->starts_with("running") && l->find("counted") != std::string::npos) break;
+  }
+  EXPECT_EQ(first->terminate(), 0);
+  first.reset();
+  WqdProcess second(toml, {"--data-dir", (data / "wq-data").string(), "--listen",
+                           fmt::format("127.0.0.1:{}", port)});
+  ASSERT_EQ(second.port(), port);
+  std::string last;
+  while (auto l = watch.line()) last = *l;
+  EXPECT_EQ(watch.wait(), 0) << watch.err();
+  EXPECT_EQ(last, "succeeded");
+  EXPECT_NE(watch.err().find("reconnecting; the job goes on"), std::string::npos) << watch.err();
 }
 
 TEST(CliUnreachable, AServerThatIsNotThereExitsFourAndSaysHowToPointAtOne) {
