@@ -15,6 +15,7 @@
 
 #include <array>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -59,6 +60,9 @@ struct Outcome {
   std::optional<std::string> error;
   std::optional<std::uint64_t> result_size;
   std::optional<TimePoint> result_expires_at;
+  // The published result file (with result_size). A store that keeps results itself, so any
+  // node can serve them (PostgreSQL), copies it in before recording the outcome.
+  std::optional<std::filesystem::path> result_file;
   std::uint64_t seq = 0;  // the seq of the terminal (or requeued) snapshot; > any published
   double fraction = 1.0;
   std::optional<std::string> message;
@@ -198,6 +202,14 @@ class Store {
   // How often recover() must run while serving, to settle jobs of nodes that died (their
   // leases expired). nullopt: only at start-up.
   virtual std::optional<Millis> recover_interval() const { return std::nullopt; }
+  // Copies the result the store keeps for a succeeded job into the file `to` (written next to
+  // it, then renamed). False if the store keeps no result for it (single-process stores keep
+  // results only in the local result directory).
+  virtual Result<bool> fetch_result(std::string_view id, const std::filesystem::path& to) {
+    (void)id;
+    (void)to;
+    return false;
+  }
 };
 
 // Opens the store named by config.store_url(): "sqlite:PATH" or "postgresql://…" (see

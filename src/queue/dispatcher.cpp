@@ -437,6 +437,7 @@ Outcome Dispatcher::decide(Running& r, Ending e, bool& retried) {
     auto size = results_.publish(job.id, r.attempt);
     if (size) {
       o.result_size = *size;
+      o.result_file = results_.result_path(job.id);
       if (task.result_ttl) o.result_expires_at = now_ms() + *task.result_ttl;
     } else {
       log::error("publishing a result failed", {{"job", job.id}, {"error", size.error().detail}});

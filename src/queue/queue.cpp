@@ -222,7 +222,13 @@ class Queue::Impl {
     if (!job->result_size) {
       return make_error(Errc::not_found, fmt::format("job {} has no result: it wrote none, or it expired", job->id));
     }
-    return results_.result_path(id);
+    auto path = results_.result_path(id);
+    // Many nodes: a job that ran elsewhere has its result in the store; keep a local copy.
+    if (std::error_code ec; !std::filesystem::exists(path, ec)) {
+      auto fetched = store_->fetch_result(id, path);
+      if (!fetched) return fetched.error();
+    }
+    return path;
   }
 
   void stop(Millis grace) {

@@ -205,6 +205,11 @@ TEST_F(MultiNode, AStreamOnOneNodeFollowsAJobRunningOnAnotherAndResumesOnAThird)
   }
   EXPECT_GT(progress, 0) << "progress of the job on node B reached node A";
   EXPECT_EQ(events.back().json().at("state").as_string(), "succeeded");
+  // Any node serves the result (kept in the database as a large object).
+  HttpClient a2(nodes[0]->port());
+  Reply result = a2.get("/v1/jobs/" + id + "/result");
+  EXPECT_EQ(result.status, 200u);
+  EXPECT_EQ(result.body, "counted to 15\n");
   // Resume on node C after a snapshot seen on A: only later ones, ending with the terminal.
   const std::uint64_t after = *events[events.size() / 2].id;
   HttpClient cc(nodes[2]->port());

@@ -8,6 +8,8 @@
 #include <gtest/gtest.h>
 
 #include <condition_variable>
+#include <fstream>
+#include <iterator>
 #include <future>
 #include <mutex>
 #include <set>
@@ -166,6 +168,35 @@ TEST_F(PgStoreTest, TheHeartbeatRenewsTheLeasesOfItsNode) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_EQ(test::pg_value(db.url(), "SELECT lease_expires_at > '" + first + "' FROM wq_jobs"), "t");
+}
+
+TEST_F(PgStoreTest, AResultRecordedOnOneNodeIsServedByAnotherUntilItExpires) {
+  auto a = node();
+  auto b = node();
+  auto s = a->submit(job({{"n", 1}}));
+  ASSERT_TRUE(s);
+  ASSERT_EQ(claim(*a, 1).size(), 1u);
+  const auto file = dir / "result";
+  std::string bytes;
+  for (int i = 0; i < 100000; ++i) bytes += static_cast<char>('a' + i % 26);  // > one chunk
+  std::ofstream(file, std::ios::binary) << bytes;
+  Outcome done;
+  done.state = JobState::succeeded;
+  done.result_size = bytes.size();
+  done.result_file = file;
+  done.result_expires_at = now_ms() - Millis(1);
+  ASSERT_TRUE(a->finish(s->job.id, done));
+  const auto copy = dir / "elsewhere" / "copy";
+  auto fetched = b->fetch_result(s->job.id, copy);
+  ASSERT_TRUE(fetched) << fetched.error().detail;
+  EXPECT_TRUE(*fetched);
+  std::ifstream in(copy, std::ios::binary);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), bytes);
+  auto swept = b->sweep(now_ms(), std::nullopt);
+  ASSERT_TRUE(swept) << swept.error().detail;
+  EXPECT_EQ(swept->results_expired, std::vector<std::string>{s->job.id});
+  EXPECT_FALSE(*b->fetch_result(s->job.id, dir / "again"));
+  EXPECT_EQ(test::pg_value(db.url(), "SELECT count(*) FROM pg_largeobject_metadata"), "0");
 }
 
 TEST_F(PgStoreTest, OtherNodesHearOfWorkCancelsAndSnapshots) {

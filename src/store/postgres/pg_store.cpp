@@ -4,6 +4,7 @@
 #include "store/commit_stats.hpp"
 #include "store/postgres/migrations.hpp"
 #include "store/postgres/pg_events.hpp"
+#include "store/postgres/pg_results.hpp"
 #include "store/postgres/pg_conn.hpp"
 
 #include <boost/json/parse.hpp>
@@ -190,7 +191,16 @@ class PgStore final : public Store {
   }
 
   Result<Job> finish(std::string_view id, const Outcome& outcome) override {
-    auto r = write<Job>([&](PgConn& c) { return do_finish(c, id, outcome); }, true);
+    // The result goes in first, in its own transaction on this caller's thread (a large file
+    // must not hold up the writer's batch); the outcome then names it atomically.
+    std::optional<Oid> result;
+    if (outcome.state == JobState::succeeded && outcome.result_size && outcome.result_file) {
+      auto oid = read<Oid>([&](PgConn& c) { return put_large_object(c, *outcome.result_file); });
+      if (!oid) return oid.error();
+      result = *oid;
+    }
+    auto r = write<Job>([&](PgConn& c) { return do_finish(c, id, outcome, result); }, true);
+    if (!r && result) unlink_results({*result});
     if (r && r->state == JobState::queued && r->run_at > now_ms()) note_run_at(r->run_at);
     return r;
   }
@@ -312,6 +322,21 @@ class PgStore final : public Store {
   void publish(const Snapshot& snap) override { events_->publish(snap); }
 
   std::optional<Millis> recover_interval() const override { return url_.lease / 2; }
+
+  Result<bool> fetch_result(std::string_view id, const std::filesystem::path& to) override {
+    return read<bool>([&](PgConn& c) -> Result<bool> {
+      auto r = c.run("result_oid",
+                     "SELECT result_oid FROM wq_jobs WHERE id = $1 AND state = 2 AND retained "
+                     "AND result_oid IS NOT NULL",
+                     Params().add(id));
+      if (!r) return r.error();
+      if (r->size() == 0) return false;
+      if (auto got = get_large_object(c, static_cast<Oid>(r->int64(0, 0)), to); !got) {
+        return got.error();
+      }
+      return true;
+    });
+  }
 
  private:
   // One write waiting for the writer thread; lives on the caller's stack until `done`. `run`
@@ -723,7 +748,7 @@ class PgStore final : public Store {
                           out);
   }
 
-  Result<Job> do_finish(PgConn& c, std::string_view id, const Outcome& o) {
+  Result<Job> do_finish(PgConn& c, std::string_view id, const Outcome& o, std::optional<Oid> result) {
     const bool retry = o.state == JobState::queued;
     std::optional<std::int64_t> rc, size, expires, finished, run_at;
     if (o.returncode) rc = *o.returncode;
@@ -738,12 +763,13 @@ class PgStore final : public Store {
         "UPDATE wq_jobs SET state = $1::smallint, seq = greatest(seq + 1, $2), fraction = $3, message = $4, "
         "returncode = $5, error = $6, result_size = $7, result_expires_at = $8, retained = $9, "
         "finished_at = $10, run_at = coalesce($11, run_at), cancel_requested = false, "
-        "lease_node = NULL, lease_expires_at = NULL, "
+        "lease_node = NULL, lease_expires_at = NULL, result_oid = $14::oid, "
         "secrets = CASE WHEN $1::smallint >= 2 THEN NULL ELSE secrets END "
         "WHERE id = $12 AND state = 1 AND lease_node = $13 RETURNING " WQ_PG_JOB_COLUMNS,
         Params().add(static_cast<int>(o.state)).add(static_cast<std::int64_t>(o.seq))
             .add(o.fraction).add(o.message).add(rc).add(o.error).add(size).add(expires)
-            .add(o.state == JobState::succeeded).add(finished).add(run_at).add(id).add(node_));
+            .add(o.state == JobState::succeeded).add(finished).add(run_at).add(id).add(node_)
+            .add(result ? std::optional<std::int64_t>(*result) : std::optional<std::int64_t>()));
     if (!r) return r.error();
     if (r->size() == 0) {
       return make_error(Errc::not_found, fmt::format("job {} is not running on this node", id));
@@ -825,24 +851,51 @@ class PgStore final : public Store {
 
   Result<Swept> do_sweep(PgConn& c, TimePoint now, std::optional<TimePoint> finished_before) {
     Swept swept;
+    std::vector<Oid> unlink;
     auto expired = c.run("sweep_results",
-                         "UPDATE wq_jobs SET retained = false, result_size = NULL WHERE retained "
-                         "AND result_expires_at <= $1 RETURNING id",
+                         "WITH x AS (SELECT seqno, result_oid FROM wq_jobs WHERE retained AND "
+                         "result_expires_at <= $1 FOR UPDATE) UPDATE wq_jobs j SET retained = "
+                         "false, result_size = NULL, result_oid = NULL FROM x WHERE j.seqno = "
+                         "x.seqno RETURNING j.id, x.result_oid",
                          Params().add(ms(now)));
     if (!expired) return expired.error();
-    for (int i = 0; i < expired->size(); ++i) swept.results_expired.emplace_back(expired->text(i, 0));
+    for (int i = 0; i < expired->size(); ++i) {
+      swept.results_expired.emplace_back(expired->text(i, 0));
+      if (!expired->null(i, 1)) unlink.push_back(static_cast<Oid>(expired->int64(i, 1)));
+    }
     if (finished_before) {
       auto del = c.run("sweep_jobs",
                        "DELETE FROM wq_jobs WHERE state >= 2 AND finished_at < $1 "
-                       "RETURNING id, result_size",
+                       "RETURNING id, result_size, result_oid",
                        Params().add(ms(*finished_before)));
       if (!del) return del.error();
       for (int i = 0; i < del->size(); ++i) {
         ++swept.jobs_removed;
         if (!del->null(i, 1)) swept.results_expired.emplace_back(del->text(i, 0));
+        if (!del->null(i, 2)) unlink.push_back(static_cast<Oid>(del->int64(i, 2)));
       }
     }
+    if (auto r = unlink_in(c, unlink); !r) return r.error();
     return swept;
+  }
+
+  // Large objects no job names any more.
+  static Result<void> unlink_in(PgConn& c, const std::vector<Oid>& oids) {
+    if (oids.empty()) return {};
+    std::string list = "{";
+    for (std::size_t i = 0; i < oids.size(); ++i) list += (i ? "," : "") + std::to_string(oids[i]);
+    list += "}";
+    auto r = c.run("lo_unlink", "SELECT lo_unlink(o) FROM unnest($1::oid[]) AS o", Params().add(list));
+    if (!r) return r.error();
+    return {};
+  }
+
+  void unlink_results(const std::vector<Oid>& oids) {
+    auto r = read<bool>([&](PgConn& c) -> Result<bool> {
+      if (auto u = unlink_in(c, oids); !u) return u.error();
+      return true;
+    });
+    if (!r) log::warn("cannot remove an unused result", {{"error", r.error().detail}});
   }
 
   // Renews this node's leases every lease/3, on its own connection: a busy writer never
