@@ -14,6 +14,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <chrono>
+#include <iterator>
 #include <optional>
 #include <random>
 #include <variant>
@@ -119,6 +120,29 @@ asio::awaitable<void> linger(Stream& stream) {
   }
 }
 
+// A Content-Length-framed response as one buffer: status line, fields in order, body; empty
+// for other framings (they go through Beast's serializer). Same bytes as the serializer writes,
+// without walking its nested buffer sequences, which cost ~17k instructions per response
+// (callgrind, HTTP-GET in bench/run) against ~2k for this.
+std::string render(const Response& res) {
+  if (!res.has_content_length() || res.chunked()) return {};
+  std::string out;
+  out.reserve(256 + res.body().size());
+  out += res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  fmt::format_to(std::back_inserter(out), "{} ", res.result_int());
+  out += res.reason();
+  out += "\r\n";
+  for (const auto& field : res) {
+    out += field.name_string();
+    out += ": ";
+    out += field.value();
+    out += "\r\n";
+  }
+  out += "\r\n";
+  out += res.body();
+  return out;
+}
+
 void log_request(const Request& req, const std::string& rid, unsigned status,
                  std::chrono::steady_clock::time_point start) {
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -203,7 +227,15 @@ asio::awaitable<void> run_session(ServerEnv& env, ConnectionRegistry& connection
       res->set("X-Request-Id", rid);
       if (env.draining.load()) res->keep_alive(false);
       stream.expires_after(env.config.idle_timeout);
-      written = co_await send(stream, std::move(*res));
+      const std::string text = render(*res);
+      if (!text.empty()) {
+        written = Written{res->result_int(), res->keep_alive()};
+        auto [ec, n] = co_await asio::async_write(stream, asio::buffer(text),
+                                                  asio::as_tuple(asio::use_awaitable));
+        if (ec) written.keep_alive = false;
+      } else {
+        written = co_await send(stream, std::move(*res));
+      }
     } else {
       auto& call = std::get<StreamCall>(outcome);
       written = co_await call.handler(call.context, *req, stream);
