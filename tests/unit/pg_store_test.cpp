@@ -199,6 +199,41 @@ TEST_F(PgStoreTest, AResultRecordedOnOneNodeIsServedByAnotherUntilItExpires) {
   EXPECT_EQ(test::pg_value(db.url(), "SELECT count(*) FROM pg_largeobject_metadata"), "0");
 }
 
+TEST_F(PgStoreTest, ANodeCutOffFromTheDatabaseStopsItsJobsAndGivesThemUp) {
+  Events at_a;  // outlives the store that calls it
+  auto a = node("900ms");
+  a->set_event_sink(at_a.sink());
+  auto s = a->submit(job({{"n", 1}}));
+  ASSERT_TRUE(s);
+  ASSERT_EQ(claim(*a, 1).size(), 1u);
+  // The network is cut: every connection of the database drops and none can be made.
+  const std::string admin = test::test_cluster_url() + "/postgres";
+  test::pg_exec(admin, "ALTER DATABASE " + db.name() + " ALLOW_CONNECTIONS false");
+  test::pg_exec(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" +
+                           db.name() + "'");
+  EXPECT_TRUE(at_a.wait_for([&](const StoreEvent& e) {
+    return e.kind == StoreEvent::Kind::cancel && e.snapshot.id == s->job.id;
+  })) << "the node did not stop its job";
+  test::pg_exec(admin, "ALTER DATABASE " + db.name() + " ALLOW_CONNECTIONS true");
+  Outcome late;
+  late.state = JobState::succeeded;
+  auto refused = a->finish(s->job.id, late);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::not_found);
+  // Another node recovers it once the lease lapses (a expires it as soon as it reconnects).
+  auto b = node();
+  std::vector<Recovered> rec;
+  const auto deadline = std::chrono::steady_clock::now() + kGuard;
+  while (rec.empty() && std::chrono::steady_clock::now() < deadline) {
+    auto r = b->recover([](const Job&) { return true; });
+    if (r) rec = *r;
+    if (rec.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(rec.size(), 1u);
+  EXPECT_EQ(rec[0].job.state, JobState::queued);
+  a->set_event_sink({});
+}
+
 TEST_F(PgStoreTest, OtherNodesHearOfWorkCancelsAndSnapshots) {
   Events at_a, at_b;  // outlive the stores that call them
   auto a = node();

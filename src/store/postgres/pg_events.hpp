@@ -41,6 +41,9 @@ class PgEvents {
   Result<void> start();
   void set_sink(std::function<void(const StoreEvent&)> sink);
   void publish(const Snapshot& snap);
+  // Hands an event to the sink as if it came from another node (this node's own decisions,
+  // e.g. stopping jobs whose leases it cannot renew).
+  void emit(const StoreEvent& e);
 
   // The payloads the store's writer sends inside its transactions (delivered on commit).
   static std::string work_payload(const std::string& node);
@@ -51,7 +54,6 @@ class PgEvents {
   void notify_loop();
   Result<void> connect_listener();
   void handle(std::string_view payload);
-  void emit(const StoreEvent& e);
 
   const std::string conninfo_;
   const std::string node_;

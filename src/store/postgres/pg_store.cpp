@@ -4,6 +4,7 @@
 #include "store/commit_stats.hpp"
 #include "store/postgres/migrations.hpp"
 #include "store/postgres/pg_events.hpp"
+#include "store/postgres/pg_leases.hpp"
 #include "store/postgres/pg_results.hpp"
 #include "store/postgres/pg_conn.hpp"
 
@@ -135,12 +136,7 @@ class PgStore final : public Store {
     }
     queue_cv_.notify_all();
     for (auto& w : writers_) w.join();
-    {
-      std::lock_guard lock(heartbeat_mutex_);
-      heartbeat_stop_ = true;
-    }
-    heartbeat_cv_.notify_all();
-    if (heartbeat_.joinable()) heartbeat_.join();
+    leases_.reset();
   }
 
   Result<void> start() {
@@ -154,9 +150,6 @@ class PgStore final : public Store {
       if (!c) return c.error();
       conns.push_back(std::move(*c));
     }
-    auto hconn = PgConn::connect(url_.conninfo);
-    if (!hconn) return hconn.error();
-    hconn_ = std::move(*hconn);
     events_ = std::make_unique<PgEvents>(url_.conninfo, node_, [this](const std::string& id) {
       auto job = get(id);
       return job ? *job : std::nullopt;
@@ -168,10 +161,13 @@ class PgStore final : public Store {
         writer_loop(std::move(c));
       });
     }
-    heartbeat_ = std::thread([this] {
-      pthread_setname_np(pthread_self(), "wq-pg-lease");
-      heartbeat_loop();
-    });
+    leases_ = std::make_unique<PgLeases>(url_.conninfo, node_, url_.lease,
+                                         [this](const std::vector<std::string>& ids) {
+                                           for (const auto& id : ids) {
+                                             events_->emit(StoreEvent{StoreEvent::Kind::cancel, {.id = id}});
+                                           }
+                                         });
+    leases_->start();
     return {};
   }
 
@@ -187,10 +183,16 @@ class PgStore final : public Store {
   }
 
   Result<std::vector<ClaimedJob>> claim(const ClaimRequest& req) override {
-    return write<std::vector<ClaimedJob>>([&](PgConn& c) { return do_claim(c, req); });
+    auto r = write<std::vector<ClaimedJob>>([&](PgConn& c) { return do_claim(c, req); });
+    if (r) hold(*r);
+    return r;
   }
 
   Result<Job> finish(std::string_view id, const Outcome& outcome) override {
+    if (leases_->forfeited(std::string(id))) {
+      return make_error(Errc::not_found, fmt::format("job {} was given up by this node when it "
+                                                     "could not renew its lease", id));
+    }
     // The result goes in first, in its own transaction on this caller's thread (a large file
     // must not hold up the writer's batch); the outcome then names it atomically.
     std::optional<Oid> result;
@@ -201,6 +203,7 @@ class PgStore final : public Store {
     }
     auto r = write<Job>([&](PgConn& c) { return do_finish(c, id, outcome, result); }, true);
     if (!r && result) unlink_results({*result});
+    if (r || r.error().code == Errc::not_found) leases_->release(std::string(id));
     if (r && r->state == JobState::queued && r->run_at > now_ms()) note_run_at(r->run_at);
     return r;
   }
@@ -422,6 +425,7 @@ class PgStore final : public Store {
       } else {
         commit_stats_.record(std::chrono::steady_clock::now() - began, batch.size());
       }
+      hold(claimed);
       // Deliver before waking the writers: a submitter that returns finds its job started.
       if (reserved) claim_hook_.deliver(std::move(claimed), *reserved);
       for (Op* op : batch) {
@@ -898,34 +902,11 @@ class PgStore final : public Store {
     if (!r) log::warn("cannot remove an unused result", {{"error", r.error().detail}});
   }
 
-  // Renews this node's leases every lease/3, on its own connection: a busy writer never
-  // delays a renewal.
-  void heartbeat_loop() {
-    const auto interval = url_.lease / 3;
-    std::unique_lock lock(heartbeat_mutex_);
-    while (!heartbeat_cv_.wait_for(lock, interval, [&] { return heartbeat_stop_; })) {
-      lock.unlock();
-      renew_leases();
-      lock.lock();
-    }
-  }
-
-  // Rows the writer holds locked are skipped rather than waited for: it is finishing them.
-  void renew_leases() {
-    if (!hconn_ || !hconn_->healthy()) {
-      auto c = PgConn::connect(url_.conninfo);
-      if (!c) {
-        log::warn("cannot renew job leases", {{"error", c.error().detail}});
-        return;
-      }
-      hconn_ = std::move(*c);
-    }
-    auto r = hconn_->run("renew_leases",
-                         "UPDATE wq_jobs SET lease_expires_at = now() + $2::bigint * "
-                         "interval '1 millisecond' WHERE seqno IN (SELECT seqno FROM wq_jobs "
-                         "WHERE state = 1 AND lease_node = $1 FOR UPDATE SKIP LOCKED)",
-                         Params().add(node_).add(url_.lease.count()));
-    if (!r) log::warn("cannot renew job leases", {{"error", r.error().detail}});
+  void hold(const std::vector<ClaimedJob>& claimed) {
+    if (claimed.empty()) return;
+    std::vector<std::string> ids;
+    for (const auto& c : claimed) ids.push_back(c.job.id);
+    leases_->hold(ids);
   }
 
   static constexpr std::size_t kMaxIdleReaders = 8;
@@ -951,11 +932,7 @@ class PgStore final : public Store {
   std::optional<TimePoint> next_run_at_;                  // guarded by run_at_mutex_
   std::chrono::steady_clock::time_point run_at_checked_;  // guarded by run_at_mutex_
 
-  std::unique_ptr<PgConn> hconn_;  // the heartbeat thread's
-  std::mutex heartbeat_mutex_;
-  std::condition_variable heartbeat_cv_;
-  bool heartbeat_stop_ = false;  // guarded by heartbeat_mutex_
-  std::thread heartbeat_;
+  std::unique_ptr<PgLeases> leases_;
 };
 
 }  // namespace

@@ -4,10 +4,11 @@
 //
 // Versioned migrations run at start-up under an advisory lock. Dedup across nodes is the
 // partial unique index on (owner, key) for active jobs. Claims take `FOR UPDATE SKIP LOCKED`
-// batches in priority/FIFO order. Every claimed job carries a lease (this store's node id and
-// an expiry on the database clock) that a heartbeat thread renews every lease/3; recover(),
-// which the dispatcher also calls every recover_interval(), settles jobs whose lease expired
-// (their node died): retried or failed as interrupted. finish() is fenced by the lease: a node
+// batches in priority/FIFO order. Results are large objects (pg_results.hpp). Every claimed
+// job carries a lease (this store's node id and an expiry on the database clock) that a
+// heartbeat renews every lease/3 (pg_leases.hpp); recover(), which the queue also calls every
+// recover_interval(), settles jobs whose lease expired (their node died): retried or failed as
+// interrupted. finish() is fenced by the lease: a node
 // whose job was recovered elsewhere cannot record an outcome for it.
 //
 // Threading: any thread may call any method. Writes are queued for a few writer threads, each
@@ -15,8 +16,8 @@
 // transaction and one commit (group commit, as in the SQLite store), so round trips to the
 // server overlap. If a statement in a batch fails (a deadlock with another writer or node, a
 // lost connection), the batch is rolled back and each write is retried in its own
-// transaction. Reads use a pool of connections. The heartbeat thread has its own connection;
-// LISTEN/NOTIFY has two more threads (pg_events.hpp).
+// transaction. Reads use a pool of connections. The lease heartbeat (pg_leases.hpp) and
+// LISTEN/NOTIFY (pg_events.hpp) have their own threads and connections.
 #pragma once
 
 #include "wq/store.hpp"
