@@ -4,6 +4,8 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <memory>
 #include <stdexcept>
 #include <vector>
@@ -46,7 +48,102 @@ void append_canonical(const boost::json::value& v, std::string& out) {
   }
 }
 
+void append_string(std::string_view s, std::string& out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (const char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += "\\u00";
+          out += kHex[(c >> 4) & 0xf];
+          out += kHex[c & 0xf];
+        } else {
+          out += c;  // UTF-8 passes through, as Boost.JSON writes it
+        }
+    }
+  }
+  out += '"';
+}
+
+template <class Number>
+void append_number(Number n, std::string& out) {
+  char buf[32];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
+  out.append(buf, ec == std::errc() ? end : buf);
+}
+
 }  // namespace
+
+void append_json_text(const boost::json::value& v, std::string& out) {
+  switch (v.kind()) {
+    case boost::json::kind::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& kv : v.get_object()) {
+        if (!first) out += ',';
+        first = false;
+        append_string(kv.key(), out);
+        out += ':';
+        append_json_text(kv.value(), out);
+      }
+      out += '}';
+      return;
+    }
+    case boost::json::kind::array: {
+      out += '[';
+      bool first = true;
+      for (const auto& e : v.get_array()) {
+        if (!first) out += ',';
+        first = false;
+        append_json_text(e, out);
+      }
+      out += ']';
+      return;
+    }
+    case boost::json::kind::string:
+      append_string(v.get_string(), out);
+      return;
+    case boost::json::kind::int64:
+      append_number(v.get_int64(), out);
+      return;
+    case boost::json::kind::uint64:
+      append_number(v.get_uint64(), out);
+      return;
+    case boost::json::kind::double_: {
+      const double d = v.get_double();
+      if (!std::isfinite(d)) {
+        out += "null";
+      } else {
+        // The shortest text that reads back as the same double, and still reads as a double:
+        // 1.0, not 1.
+        const std::size_t start = out.size();
+        append_number(d, out);
+        if (out.find_first_of(".e", start) == std::string::npos) out += ".0";
+      }
+      return;
+    }
+    case boost::json::kind::bool_:
+      out += v.get_bool() ? "true" : "false";
+      return;
+    case boost::json::kind::null:
+      out += "null";
+      return;
+  }
+}
+
+std::string json_text(const boost::json::value& v) {
+  std::string out;
+  append_json_text(v, out);
+  return out;
+}
 
 std::string canonical_json(const boost::json::value& v) {
   std::string out;

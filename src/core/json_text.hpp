@@ -9,6 +9,11 @@
 
 namespace wq {
 
+// Serialises `v` as compact JSON with numbers as people write them: 0.25, 1e-07, 3 (Boost.JSON
+// 1.81 writes doubles as 2.5E-1). NaN and infinities, which JSON cannot express, become null.
+std::string json_text(const boost::json::value& v);
+void append_json_text(const boost::json::value& v, std::string& out);
+
 // Serialises with object keys sorted (by byte order) at every depth and no whitespace, so two
 // equal JSON values always give the same text.
 std::string canonical_json(const boost::json::value& v);

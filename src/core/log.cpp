@@ -1,6 +1,7 @@
 #include "core/log.hpp"
 
-#include <boost/json/serialize.hpp>
+#include "core/json_text.hpp"
+
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -44,12 +45,12 @@ void write(Level level, std::string_view msg, std::initializer_list<Field> field
       std::chrono::system_clock::now());
   std::string line = fmt::format("{{\"ts\":\"{:%FT%T}Z\",\"level\":\"{}\",\"msg\":", now,
                                  kLevelNames[static_cast<int>(level)]);
-  line += boost::json::serialize(boost::json::value(msg));
+  append_json_text(boost::json::value(msg), line);
   for (const auto& [key, value] : fields) {
     line += ',';
-    line += boost::json::serialize(boost::json::value(key));
+    append_json_text(boost::json::value(key), line);
     line += ':';
-    line += boost::json::serialize(value);
+    append_json_text(value, line);
   }
   line += "}\n";
   {

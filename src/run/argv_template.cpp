@@ -1,9 +1,10 @@
 #include "run/argv_template.hpp"
 
+#include "core/json_text.hpp"
+
 #include <fmt/format.h>
 
 #include <array>
-#include <boost/json/serialize.hpp>
 #include <utility>
 
 namespace wq::run {
@@ -116,7 +117,7 @@ std::string render_param(const boost::json::value& value) {
       return {};
     case boost::json::kind::object:
     case boost::json::kind::array:
-      return boost::json::serialize(value);
+      return json_text(value);
   }
   return {};
 }
@@ -227,7 +228,7 @@ std::optional<std::string> secret_stdin(const TaskConfig& task, const boost::jso
     if (const boost::json::value* value = find_value(task, params, spec.name))
       secrets[spec.name] = *value;
   }
-  return boost::json::serialize(secrets) + "\n";
+  return json_text(secrets) + "\n";
 }
 
 Result<CommandSpec> make_command_spec(const TaskConfig& task, const TemplateInputs& inputs) {

@@ -4,6 +4,8 @@
 #include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <limits>
 #include <set>
 
 namespace wq {
@@ -68,6 +70,29 @@ TEST(JsonText, CanonicalFormSortsKeysAtEveryDepth) {
   auto b = boost::json::parse(R"({"a":{"x":"s","y":[1,{"c":3,"d":2}]},"b":1})");
   EXPECT_EQ(canonical_json(a), canonical_json(b));
   EXPECT_EQ(canonical_json(a), R"({"a":{"x":"s","y":[1,{"c":3,"d":2}]},"b":1})");
+}
+
+TEST(JsonText, NumbersAreWrittenAsPeopleWriteThemAndReadBackUnchanged) {
+  EXPECT_EQ(json_text(0.25), "0.25");
+  EXPECT_EQ(json_text(0.2), "0.2");
+  EXPECT_EQ(json_text(1.0), "1.0");  // still a double when read back
+  EXPECT_EQ(json_text(0.0), "0.0");
+  EXPECT_EQ(json_text(-3.5e-7), "-3.5e-07");
+  EXPECT_EQ(json_text(std::numeric_limits<double>::infinity()), "null");
+  EXPECT_EQ(json_text(std::int64_t{-42}), "-42");
+  EXPECT_EQ(json_text(std::uint64_t{18446744073709551615u}), "18446744073709551615");
+  const double third = 1.0 / 3.0;
+  EXPECT_EQ(boost::json::parse(json_text(third)).as_double(), third);
+}
+
+TEST(JsonText, StringsAndStructureMatchWhatAParserReadsBack) {
+  const boost::json::value v = boost::json::parse(
+      R"({"b":[1,2.5,"x\"y\\z",null,true,false,{}],"a":"tab\there\nnew \u0001 é ✓","c":[]})");
+  const std::string text = json_text(v);
+  EXPECT_EQ(boost::json::parse(text), v);
+  EXPECT_EQ(text.find("E"), std::string::npos);
+  EXPECT_LT(text.find("\"b\""), text.find("\"a\""));  // keys keep their order
+  EXPECT_NE(text.find("\\u0001"), std::string::npos);
 }
 
 TEST(JsonText, Sha256MatchesAKnownVector) {

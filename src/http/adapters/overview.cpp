@@ -1,5 +1,7 @@
 #include "http/adapters/overview.hpp"
 
+#include "core/json_text.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -7,7 +9,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/file_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/json/serialize.hpp>
 #include <fstream>
 #include <sstream>
 
@@ -30,7 +31,7 @@ constexpr StreamFraming kJsonArray{
     .content_type = "application/json",
     .opening = "[",
     .snapshot = [](const Snapshot& s,
-                   bool first) { return (first ? "" : ",") + boost::json::serialize(to_json(s)); },
+                   bool first) { return (first ? "" : ",") + json_text(to_json(s)); },
     .heartbeat = " ",
     .shutdown = nullptr,
     .closing = "]",
