@@ -312,6 +312,7 @@ struct Watcher {
   std::string pending;
   int events = 0;
   bool ended = false;
+  std::int64_t last_stamp = 0;  // the newest progress line seen (the terminal event repeats it)
 };
 
 struct Line {
@@ -408,8 +409,10 @@ class Fanout {
       if (event.find("data: ") != std::string_view::npos) {
         ++w.events;
         const auto t = event.find("\"message\":\"t=");
-        if (t != std::string_view::npos) {
-          const std::int64_t stamp = std::strtoll(event.data() + t + 13, nullptr, 10);
+        const std::int64_t stamp =
+            t == std::string_view::npos ? 0 : std::strtoll(event.data() + t + 13, nullptr, 10);
+        if (stamp != 0 && stamp != w.last_stamp) {
+          w.last_stamp = stamp;
           Line& line = lines_[stamp];
           ++line.received;
           line.last_ns = std::max(line.last_ns, at);
@@ -459,9 +462,13 @@ int fanout(unsigned short port, int pid, const std::string& task, int streams, i
   std::vector<double> to_last;
   int complete = 0;
   long deliveries = f.ended();  // each stream's terminal event
+  std::string partial;          // lines some stream never saw (coalesced into a later one)
+  int index = 0;
   for (const auto& [stamp, line] : f.lines()) {
+    ++index;
     to_last.push_back(ms(line.last_ns - stamp));
     if (line.received == streams) ++complete;
+    else partial += fmt::format(" line {} reached {}", index, line.received);
     deliveries += line.received;
   }
   const std::string name = task == "fanout" ? "FANOUT-fn" : "FANOUT";
@@ -469,10 +476,11 @@ int fanout(unsigned short port, int pid, const std::string& task, int streams, i
       task == "fanout" ? "the function task's progress() call" : "a progress line written by the child";
   const auto note = [&](std::string_view what) {
     return fmt::format("{}; {} SSE streams on one job, {} lines {} ms apart, {} of them reached "
-                       "every stream; {} of {} streams saw the end; streams opened in {:.1f} s; "
+                       "every stream{}; {} of {} streams saw the end; streams opened in {:.1f} s; "
                        "server CPU {:.1f} us per event delivered to a stream",
-                       what, streams, f.lines().size(), interval_ms, complete, f.ended(), streams,
-                       open_s, cpu * 1e6 / static_cast<double>(std::max(1L, deliveries)));
+                       what, streams, f.lines().size(), interval_ms, complete,
+                       partial.empty() ? "" : fmt::format(" ({})", partial.substr(1)), f.ended(),
+                       streams, open_s, cpu * 1e6 / static_cast<double>(std::max(1L, deliveries)));
   };
   result(name, percentile(to_last, 50), "ms_p50", std::nullopt,
          note(fmt::format("{} -> the last stream receiving it", source)));
