@@ -1,10 +1,12 @@
 // The route table and handle_request: a request in, a response (or the stream handler that
 // will write one) out. Plain handlers are synchronous and may block on the store, so the
-// session runs handle_request on the blocking pool; stream handlers are coroutines that run on
-// the connection's strand and write their own response.
+// session runs handle_request on the blocking pool (GETs against the SQLite store, which only
+// read briefly, on the connection's strand); stream handlers are coroutines that run on the
+// connection's strand and write their own response.
 //
 // Threading: ServerEnv's members are safe from any thread. handle_request and plain handlers
-// run on blocking-pool threads; stream handlers on their connection's strand.
+// run on blocking-pool threads, or for SQLite GETs on the connection's strand (so a GET handler
+// must not wait for anything but a store read); stream handlers on their connection's strand.
 #pragma once
 
 #include <atomic>
