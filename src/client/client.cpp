@@ -28,7 +28,7 @@ namespace json = boost::json;
 using client::error_code;
 using client::Repeat;
 using client::Transport;
-using bhttp_verb = boost::beast::http::verb;
+using Verb = boost::beast::http::verb;
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr std::size_t kSearchBatch = 1000;  // wqd's limit of ids per search
@@ -45,9 +45,9 @@ T value_or_throw(Result<T> r) {
 }
 
 Result<Submitted> enqueue_on(Transport& t, const JobSpec& spec) {
-  // A submit names its job by id or key is idempotent on the server: safe to send again.
+  // A submit that names its job (by id or key) is idempotent on the server: safe to send again.
   const Repeat repeat = spec.id || spec.key ? Repeat::yes : Repeat::no;
-  auto reply = t.call(bhttp_verb::post, "/v1/jobs", client::spec_body(spec), repeat);
+  auto reply = t.call(Verb::post, "/v1/jobs", client::spec_body(spec), repeat);
   if (!reply) return reply.error();
   if (reply->status != 200 && reply->status != 201) {
     Error e = t.error_of(*reply);
@@ -66,7 +66,7 @@ Result<std::vector<Snapshot>> search_on(Transport& t, const std::vector<std::str
                                         std::vector<std::string>* not_found = nullptr) {
   json::array arr;
   for (const auto& id : ids) arr.emplace_back(id);
-  auto v = t.call_json(bhttp_verb::post, "/v1/jobs/search",
+  auto v = t.call_json(Verb::post, "/v1/jobs/search",
                        json::serialize(json::object{{"ids", std::move(arr)}}), Repeat::yes);
   if (!v) return v.error();
   std::vector<Snapshot> out;
@@ -158,7 +158,7 @@ struct CancelJob {
   std::shared_ptr<Transport> transport;
 
   bool operator()(const Job& job) const {
-    auto v = transport->call_json(bhttp_verb::post, job_path(job.id) + "/cancel", {}, Repeat::yes);
+    auto v = transport->call_json(Verb::post, job_path(job.id) + "/cancel", {}, Repeat::yes);
     if (!v) throw ErrorException(v.error());
     auto now = client::job_from_json(*v);
     if (!now) throw ErrorException(now.error());
@@ -272,7 +272,7 @@ exec::Future<Snapshot> Client::watch(std::string id,
 }
 
 Result<Job> Client::get(const std::string& id) {
-  auto v = impl_->transport->call_json(bhttp_verb::get, job_path(id), {}, Repeat::yes);
+  auto v = impl_->transport->call_json(Verb::get, job_path(id), {}, Repeat::yes);
   if (!v) return v.error();
   return client::job_from_json(*v);
 }
@@ -282,7 +282,7 @@ Result<JobPage> Client::list(const JobFilter& filter) {
   if (filter.state) query += fmt::format("&state={}", to_string(*filter.state));
   if (filter.task) query += "&task=" + encode(*filter.task);
   if (filter.cursor) query += "&cursor=" + encode(*filter.cursor);
-  auto v = impl_->transport->call_json(bhttp_verb::get, "/v1/jobs" + query, {}, Repeat::yes);
+  auto v = impl_->transport->call_json(Verb::get, "/v1/jobs" + query, {}, Repeat::yes);
   if (!v) return v.error();
   JobPage page;
   const auto* o = v->is_object() ? &v->as_object() : nullptr;
@@ -305,13 +305,13 @@ Result<std::vector<Snapshot>> Client::search(const std::vector<std::string>& ids
 }
 
 Result<Job> Client::cancel(const std::string& id) {
-  auto v = impl_->transport->call_json(bhttp_verb::post, job_path(id) + "/cancel", {}, Repeat::yes);
+  auto v = impl_->transport->call_json(Verb::post, job_path(id) + "/cancel", {}, Repeat::yes);
   if (!v) return v.error();
   return client::job_from_json(*v);
 }
 
 Result<std::vector<TaskInfo>> Client::tasks() {
-  auto v = impl_->transport->call_json(bhttp_verb::get, "/v1/tasks", {}, Repeat::yes);
+  auto v = impl_->transport->call_json(Verb::get, "/v1/tasks", {}, Repeat::yes);
   if (!v) return v.error();
   const auto* list = v->is_object() ? v->as_object().if_contains("tasks") : nullptr;
   if (!list || !list->is_array())
