@@ -25,6 +25,8 @@ std::string read_web_file(const std::string& name) {
 const Headers kAcme = {{"Authorization", "Bearer acme-token"}};
 const Headers kGlobex = {{"Authorization", "Bearer globex-token"}};
 
+// One server for the suite: each test submits its own params, so no submit dedups to another
+// test's job.
 class Dashboard : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -149,7 +151,7 @@ TEST_F(Dashboard, TicketIsRefusedForAnotherJobWhenForgedOrMissing) {
 }
 
 TEST_F(Dashboard, TicketsNeedATokenAndRespectTenants) {
-  const std::string id = submit(R"({"task":"hold","params":{"ms":10}})", kAcme);
+  const std::string id = submit(R"({"task":"hold","params":{"ms":30}})", kAcme);
   HttpClient c(server_->port());
   EXPECT_EQ(c.post("/v1/jobs/" + id + "/events/ticket", "").status, 401u);
   // Another tenant cannot see the job, so gets no ticket for it.
@@ -157,7 +159,7 @@ TEST_F(Dashboard, TicketsNeedATokenAndRespectTenants) {
 }
 
 TEST_F(Dashboard, TicketsNeverAppearInTheLogs) {
-  const std::string id = submit(R"({"task":"hold","params":{"ms":10}})", kAcme);
+  const std::string id = submit(R"({"task":"hold","params":{"ms":40}})", kAcme);
   const std::string url = ticket_url(id, kAcme);
   const std::string ticket = url.substr(url.find("ticket=") + 7);
   HttpClient c(server_->port());
