@@ -3,7 +3,8 @@
 // Content-Security-Policy (scripts, styles and connections from this origin only; no inline
 // script, no framing) and an ETag; a matching If-None-Match answers 304.
 //
-// Threading: called on blocking-pool threads; reads immutable data only.
+// Threading: called from handle_request (a blocking-pool thread or the connection's strand);
+// reads immutable data only and never waits.
 #pragma once
 
 #include "http/routes.hpp"
