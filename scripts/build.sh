@@ -7,6 +7,12 @@ cd "$(dirname "$0")/.."
 dir=${1:-build}
 sanitize=${2:-}
 shift $(( $# > 2 ? 2 : $# ))
+case "$sanitize" in
+  ""|address|thread) ;;
+  *) echo "scripts/build.sh: the second argument is the sanitizer (\"\", address or thread), got '$sanitize'" >&2
+     echo "  to build targets without a sanitizer: scripts/build.sh $dir \"\" $sanitize $*" >&2
+     exit 2 ;;
+esac
 # Release unless WQ_BUILD_TYPE says otherwise (RelWithDebInfo for profiling). Sanitizer builds
 # use -O1 -g1: line tables are enough for their reports, and full debug info of the Asio and
 # GoogleTest templates costs minutes of CI time.
