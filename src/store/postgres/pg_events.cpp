@@ -164,6 +164,7 @@ void PgEvents::handle(std::string_view payload) {
   };
   if (str("n") == node_) return;  // our own: already handled here
   const std::string kind = str("k");
+  if (kind != "w" && kind != "c" && kind != "s") return;
   StoreEvent e;
   if (kind == "w") {
     e.kind = StoreEvent::Kind::work;
@@ -186,8 +187,6 @@ void PgEvents::handle(std::string_view payload) {
       // The exact final snapshot (its error untruncated) is in the database by now.
       if (auto job = fetch_(s.id); job && is_terminal(job->state)) s = snapshot_of(*job);
     }
-  } else {
-    return;
   }
   emit(e);
 }
