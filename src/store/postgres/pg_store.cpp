@@ -426,8 +426,12 @@ class PgStore final : public Store {
         commit_stats_.record(std::chrono::steady_clock::now() - began, batch.size());
       }
       hold(claimed);
+      // Work this batch left unclaimed (another writer's batch may have held this node's free
+      // slots while this one reserved): claim it now that it is committed and visible.
+      const bool left_work = t_made_work && !(reserved && claimed.size() < reserved->max_jobs);
       // Deliver before waking the writers: a submitter that returns finds its job started.
       if (reserved) claim_hook_.deliver(std::move(claimed), *reserved);
+      if (left_work) events_->emit(StoreEvent{StoreEvent::Kind::work, {}});
       for (Op* op : batch) {
         op->done.store(true, std::memory_order_release);
         op->done.notify_one();
