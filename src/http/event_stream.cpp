@@ -1,5 +1,7 @@
 #include "http/event_stream.hpp"
 
+#include "core/json_text.hpp"
+
 #include <fmt/format.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -10,7 +12,6 @@
 #include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/json/serialize.hpp>
 #include <charconv>
 
 #include "http/blocking_call.hpp"
@@ -50,15 +51,14 @@ Result<std::uint64_t> after_of(const Request& req, bool use_last_event_id) {
 }
 
 std::string shutdown_json() {
-  return boost::json::serialize(
-      boost::json::object{{"event", "shutdown"}, {"detail", kShutdownDetail}});
+  return json_text(boost::json::object{{"event", "shutdown"}, {"detail", kShutdownDetail}});
 }
 
 constexpr StreamFraming kSse{
     .content_type = "text/event-stream",
     .snapshot =
         [](const Snapshot& s, bool) {
-          return fmt::format("id: {}\ndata: {}\n\n", s.seq, boost::json::serialize(to_json(s)));
+          return fmt::format("id: {}\ndata: {}\n\n", s.seq, json_text(to_json(s)));
         },
     .heartbeat = ": keep-alive\n\n",
     .shutdown = [] { return fmt::format("event: shutdown\ndata: {}\n\n", shutdown_json()); },
@@ -66,7 +66,7 @@ constexpr StreamFraming kSse{
 
 constexpr StreamFraming kNdjson{
     .content_type = "application/x-ndjson",
-    .snapshot = [](const Snapshot& s, bool) { return boost::json::serialize(to_json(s)) + "\n"; },
+    .snapshot = [](const Snapshot& s, bool) { return json_text(to_json(s)) + "\n"; },
     .shutdown = [] { return shutdown_json() + "\n"; },
 };
 

@@ -1,6 +1,6 @@
 #include "http/response.hpp"
 
-#include <boost/json/serialize.hpp>
+#include "core/json_text.hpp"
 
 namespace wq::http {
 namespace {
@@ -53,7 +53,7 @@ std::string_view path_of(const Request& req) noexcept {
 Response json_response(const Request& req, Status status, const boost::json::value& body) {
   Response res = base(req, status);
   res.set(bhttp::field::content_type, "application/json");
-  res.body() = boost::json::serialize(body);
+  res.body() = json_text(body);
   res.prepare_payload();
   return res;
 }
@@ -81,7 +81,7 @@ Response problem(const Request& req, Status status, std::string_view detail) {
   if (status == Status::too_many_requests || status == Status::service_unavailable) {
     res.set(bhttp::field::retry_after, "1");
   }
-  res.body() = boost::json::serialize(body);
+  res.body() = json_text(body);
   res.prepare_payload();
   return res;
 }
