@@ -4,10 +4,10 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include <boost/json/serialize.hpp>
 #include <iostream>
 
 #include "cli/params.hpp"
+#include "core/json_text.hpp"
 #include "cli/progress_view.hpp"
 
 namespace wq::cli {
@@ -34,14 +34,13 @@ Style style_of(const Globals& g) {
   return ::isatty(STDOUT_FILENO) ? Style::terminal : Style::plain;
 }
 
-// JSON for people: 0.02 rather than Boost.JSON's 2E-2, strings without quotes.
+// JSON for people: strings without quotes, numbers as json_text writes them (0.02).
 std::string value_text(const json::value& v) {
-  if (v.is_double()) return fmt::format("{}", v.as_double());
   if (v.is_string()) return std::string(v.as_string());
-  return json::serialize(v);
+  return json_text(v);
 }
 
-void print_json(const json::value& v) { std::printf("%s\n", json::serialize(v).c_str()); }
+void print_json(const json::value& v) { std::printf("%s\n", json_text(v).c_str()); }
 
 std::string time_text(const std::optional<TimePoint>& t) {
   if (!t) return "-";
@@ -147,7 +146,7 @@ int get_run(Client& client, const Args& a, const Globals& g) {
   row("id", job->id);
   row("task", job->task);
   row("state", view.describe(snapshot_of(*job)));
-  row("params", json::serialize(job->params));
+  row("params", json_text(job->params));
   row("key", job->key);
   row("attempt", fmt::format("{} of {}", job->attempt, job->max_attempts));
   row("created", time_text(job->created_at));

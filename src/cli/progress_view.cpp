@@ -1,11 +1,12 @@
 #include "cli/progress_view.hpp"
 
+#include "core/json_text.hpp"
+
 #include <fmt/format.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <boost/json/serialize.hpp>
 #include <cmath>
 
 namespace wq::cli {
@@ -79,7 +80,7 @@ std::string ProgressView::describe(const Snapshot& s) {
 
 void ProgressView::show(const Snapshot& s) {
   if (style_ == Style::json) {
-    std::fprintf(out_, "%s\n", boost::json::serialize(to_json(s)).c_str());
+    std::fprintf(out_, "%s\n", json_text(to_json(s)).c_str());
     std::fflush(out_);
     return;
   }
