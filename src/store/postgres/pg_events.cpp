@@ -121,6 +121,15 @@ void PgEvents::publish(const Snapshot& snap) {
   cv_.notify_one();
 }
 
+void PgEvents::announce_work() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    work_pending_ = true;
+  }
+  cv_.notify_one();
+}
+
 void PgEvents::listen_loop() {
   for (;;) {
     {
@@ -194,14 +203,16 @@ void PgEvents::handle(std::string_view payload) {
 void PgEvents::notify_loop() {
   for (;;) {
     std::unordered_map<std::string, Snapshot> batch;
+    std::vector<std::string> payloads;
     {
       std::unique_lock lock(mutex_);
-      cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+      cv_.wait(lock, [&] { return stopping_ || !pending_.empty() || work_pending_; });
       if (stopping_) return;
       batch.swap(pending_);
+      if (work_pending_) payloads.push_back(work_payload(node_));
+      work_pending_ = false;
     }
-    std::vector<std::string> payloads;
-    payloads.reserve(batch.size());
+    payloads.reserve(payloads.size() + batch.size());
     for (const auto& [_, snap] : batch) payloads.push_back(snapshot_payload(node_, snap));
     if (!notifier_ || !notifier_->healthy()) {
       auto c = PgConn::connect(conninfo_);
@@ -215,8 +226,10 @@ void PgEvents::notify_loop() {
                             "SELECT pg_notify('wq_events', p) FROM unnest($1::text[]) AS p",
                             Params().add_array(payloads));
     if (!r) log::warn("cannot send progress to other nodes", {{"error", r.error().detail}});
+    // Snapshots wait for the interval to coalesce; news of work goes out at once (it is what
+    // an idle node waits for), taking the snapshots gathered so far along.
     std::unique_lock lock(mutex_);
-    cv_.wait_for(lock, kNotifyInterval, [&] { return stopping_; });
+    cv_.wait_for(lock, kNotifyInterval, [&] { return stopping_ || work_pending_; });
   }
 }
 

@@ -41,11 +41,14 @@ class PgEvents {
   Result<void> start();
   void set_sink(std::function<void(const StoreEvent&)> sink);
   void publish(const Snapshot& snap);
+  // Tells the other nodes that runnable work is waiting (sent with the next batch).
+  void announce_work();
   // Hands an event to the sink as if it came from another node (this node's own decisions,
   // e.g. stopping jobs whose leases it cannot renew).
   void emit(const StoreEvent& e);
 
-  // The payloads the store's writer sends inside its transactions (delivered on commit).
+  // Payloads: work (sent by announce_work) and cancel (sent by the store inside the cancel's
+  // transaction, delivered on commit).
   static std::string work_payload(const std::string& node);
   static std::string cancel_payload(const std::string& node, std::string_view id);
 
@@ -69,6 +72,7 @@ class PgEvents {
   std::mutex mutex_;
   std::condition_variable cv_;
   std::unordered_map<std::string, Snapshot> pending_;  // guarded by mutex_; newest per job
+  bool work_pending_ = false;                          // guarded by mutex_
   bool stopping_ = false;                              // guarded by mutex_
 
   std::thread listen_thread_;

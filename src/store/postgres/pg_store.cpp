@@ -417,21 +417,21 @@ class PgStore final : public Store {
         t_made_work = false;
         for (Op* op : batch) op->commit_error = run_alone(conn, op);
         if (reserved && reserved->max_jobs > 0) claimed = claim_alone(conn, *reserved);
-        if (t_made_work && conn && conn->healthy()) {
-          if (auto r = notify_work(*conn); !r) {
-            log::warn("cannot tell other nodes about new work", {{"error", r.error().detail}});
-          }
-        }
       } else {
         commit_stats_.record(std::chrono::steady_clock::now() - began, batch.size());
       }
       hold(claimed);
-      // Work this batch left unclaimed (another writer's batch may have held this node's free
-      // slots while this one reserved): claim it now that it is committed and visible.
+      // Work this batch left unclaimed, now committed and visible: this node looks again
+      // (another writer's batch may have held its free slots while this one reserved), and
+      // the other nodes are told (after the commit, coalesced: a NOTIFY inside the batch
+      // would serialise every node's commits on PostgreSQL's notification-queue lock).
       const bool left_work = t_made_work && !(reserved && claimed.size() < reserved->max_jobs);
       // Deliver before waking the writers: a submitter that returns finds its job started.
       if (reserved) claim_hook_.deliver(std::move(claimed), *reserved);
-      if (left_work) events_->emit(StoreEvent{StoreEvent::Kind::work, {}});
+      if (left_work) {
+        events_->emit(StoreEvent{StoreEvent::Kind::work, {}});
+        events_->announce_work();
+      }
       for (Op* op : batch) {
         op->done.store(true, std::memory_order_release);
         op->done.notify_one();
@@ -486,25 +486,11 @@ class PgStore final : public Store {
         claimed = std::move(*got);
       }
     }
-    // Other nodes claim what this one's own claim left (delivered with the commit).
-    if (t_made_work && !(reserved && claimed.size() < reserved->max_jobs)) {
-      if (auto r = notify_work(c); !r) {
-        rollback(c);
-        return r.error();
-      }
-    }
     if (auto r = c.exec("COMMIT"); !r) {
       rollback(c);
       return r.error();
     }
     return std::nullopt;
-  }
-
-  Result<void> notify_work(PgConn& c) {
-    auto r = c.run("notify_work", "SELECT pg_notify('wq_events', $1)",
-                   Params().add(PgEvents::work_payload(node_)));
-    if (!r) return r.error();
-    return {};
   }
 
   void rollback(PgConn& c) {
