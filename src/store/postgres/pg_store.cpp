@@ -128,8 +128,8 @@ class PgStore final : public Store {
  public:
   explicit PgStore(PgUrl url) : url_(std::move(url)), node_(node_id()) {}
 
+  // Writers and the lease keeper send through events_; its listener reads through the pool.
   ~PgStore() override {
-    events_.reset();  // its listener reads through this store
     {
       std::lock_guard lock(queue_mutex_);
       stopping_ = true;
@@ -137,6 +137,7 @@ class PgStore final : public Store {
     queue_cv_.notify_all();
     for (auto& w : writers_) w.join();
     leases_.reset();
+    events_.reset();
   }
 
   Result<void> start() {
