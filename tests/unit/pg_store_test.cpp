@@ -274,8 +274,10 @@ TEST_F(PgStoreTest, OtherNodesHearOfWorkCancelsAndSnapshots) {
   EXPECT_EQ(terminal->snapshot.error, failed.error);
   EXPECT_EQ(terminal->snapshot.seq, finished->seq);
   // A node does not hear its own events.
-  std::lock_guard lock(at_a.m);
-  for (const auto& e : at_a.got) EXPECT_NE(e.kind, StoreEvent::Kind::snapshot);
+  {
+    std::lock_guard lock(at_a.m);
+    for (const auto& e : at_a.got) EXPECT_NE(e.kind, StoreEvent::Kind::snapshot);
+  }
   a->set_event_sink({});
   b->set_event_sink({});
 }
