@@ -1,0 +1,1 @@
+// Compiles the precompiled header every test binary reuses (CMake: wq_test_pch). Empty.
