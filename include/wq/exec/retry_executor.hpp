@@ -27,6 +27,10 @@
 namespace wq::exec {
 namespace detail {
 
+// True for a policy that declares it never retries a successful attempt (retry_policy.hpp).
+template <class Policy>
+concept RetriesOnlyFailures = requires { requires Policy::kRetriesOnlyFailures; };
+
 template <class Inner>
 struct RetryShared {
   RetryShared(Inner i, std::string n) : inner(std::move(i)), name(std::move(n)), timer(name) {}
@@ -132,6 +136,12 @@ class RetryState final : public State<R>, public TimerEntry {
     if (attempt.cancelled()) {
       this->set_cancelled();
       return;
+    }
+    if constexpr (RetriesOnlyFailures<Policy>) {
+      if (attempt.status() == Status::finished) {
+        finish_with(attempt);  // the common case, without asking the policy
+        return;
+      }
     }
     int attempts;
     bool stop;

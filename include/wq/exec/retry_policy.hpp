@@ -4,7 +4,9 @@
 //   Seconds sleep_time(int attempt, const Future<R>& done_attempt) const;
 // `attempt` counts from 1 (the attempt that just finished). The future is done and not
 // cancelled, so a policy may inspect its value as well as its exception. An exception thrown by
-// a policy is logged and the attempt's outcome becomes the final one.
+// a policy is logged and the attempt's outcome becomes the final one. A policy that never
+// retries a success may say so with `static constexpr bool kRetriesOnlyFailures = true;`: a
+// successful attempt then ends the future without consulting it.
 //
 // Threading: policies are called on the thread that completed the attempt, concurrently for
 // different futures; they must be safe to call concurrently (const and stateless are).
@@ -46,6 +48,7 @@ inline constexpr ExceptionMatcher exception_type = &detail::matches_exception<E>
 //   min(sleep * exponent^(attempt-1), max_sleep)
 // between attempts. Successful results are never retried. The defaults are more-executors'.
 struct ExceptionRetryPolicy {
+  static constexpr bool kRetriesOnlyFailures = true;
   int max_attempts = 3;
   double exponent = 2.0;
   Seconds sleep{1.0};
@@ -71,6 +74,7 @@ struct ExceptionRetryPolicy {
 
 // Never retries (more-executors' RetryPolicy base class).
 struct NoRetryPolicy {
+  static constexpr bool kRetriesOnlyFailures = true;
   template <class R>
   bool should_retry(int, const Future<R>&) const {
     return false;
