@@ -6,6 +6,7 @@
 //   W2   one job at a time: submit -> start latency p50/p99 (durable before it starts)
 //   W3   1,000 command jobs running /bin/true, concurrency 4, beside posix_spawn+waitpid x4
 //   MEM  resident memory of 100,000 queued jobs
+#include "bench_support.hpp"
 #include "wq/queue.hpp"
 
 #include <fmt/format.h>
@@ -29,35 +30,8 @@ extern char** environ;
 
 namespace {
 
-using SteadyClock = std::chrono::steady_clock;
+using namespace wq::bench;
 namespace fs = std::filesystem;
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / fmt::format("wq-bench-{}", std::random_device{}());
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
-void result(std::string_view workload, double value, std::string_view unit,
-            std::optional<double> limit, std::string_view note) {
-  if (limit) {
-    fmt::print("RESULT workload={} value={:.4g} unit={} limit={:.4g} ratio={:.3g} note=\"{}\"\n",
-               workload, value, unit, *limit, value / *limit, note);
-  } else {
-    fmt::print("RESULT workload={} value={:.4g} unit={} note=\"{}\"\n", workload, value, unit, note);
-  }
-  std::fflush(stdout);
-}
-
-double seconds_since(SteadyClock::time_point t0) {
-  return std::chrono::duration<double>(SteadyClock::now() - t0).count();
-}
 
 wq::Config config(const fs::path& dir, int concurrency, wq::Durability d = wq::Durability::process) {
   wq::Config c;
@@ -122,12 +96,6 @@ void w1() {
   const double raw = raw_full_commit_rate(dir.path);
   result("W1-fsync", fsync, "jobs/s", raw / 3,
          fmt::format("durability=fsync; limit = {:.0f} FULL commits/s / 3 writes per job; target ratio >= 10", raw));
-}
-
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  const size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * v.size()));
-  return v[std::clamp<size_t>(rank, 1, v.size()) - 1];
 }
 
 void w2() {

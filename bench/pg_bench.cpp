@@ -8,6 +8,7 @@
 //           by an idle one woken by LISTEN/NOTIFY; and on the submitting node itself (claimed
 //           in the submit's own transaction).
 #include "support/pg_cluster.hpp"
+#include "bench_support.hpp"
 #include "wq/queue.hpp"
 
 #include <fmt/format.h>
@@ -29,41 +30,8 @@
 
 namespace {
 
-using SteadyClock = std::chrono::steady_clock;
+using namespace wq::bench;
 namespace fs = std::filesystem;
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / fmt::format("wq-bench-pg-{}", std::random_device{}());
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
-void result(std::string_view workload, double value, std::string_view unit,
-            std::optional<double> limit, std::string_view note) {
-  if (limit) {
-    fmt::print("RESULT workload={} value={:.4g} unit={} limit={:.4g} ratio={:.3g} note=\"{}\"\n",
-               workload, value, unit, *limit, value / *limit, note);
-  } else {
-    fmt::print("RESULT workload={} value={:.4g} unit={} note=\"{}\"\n", workload, value, unit, note);
-  }
-  std::fflush(stdout);
-}
-
-double seconds_since(SteadyClock::time_point t0) {
-  return std::chrono::duration<double>(SteadyClock::now() - t0).count();
-}
-
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  const size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * v.size()));
-  return v[std::clamp<size_t>(rank, 1, v.size()) - 1];
-}
 
 // A fresh database per measurement, so one run's rows do not slow the next.
 std::string fresh_database(const wq::test::PgCluster& cluster) {
