@@ -13,41 +13,6 @@
 namespace wq {
 namespace {
 
-void append_canonical(const boost::json::value& v, std::string& out) {
-  switch (v.kind()) {
-    case boost::json::kind::object: {
-      const auto& obj = v.get_object();
-      std::vector<const boost::json::key_value_pair*> items;
-      items.reserve(obj.size());
-      for (const auto& kv : obj) items.push_back(&kv);
-      std::sort(items.begin(), items.end(),
-                [](auto* a, auto* b) { return a->key() < b->key(); });
-      out += '{';
-      for (size_t i = 0; i < items.size(); ++i) {
-        if (i) out += ',';
-        out += boost::json::serialize(boost::json::value(items[i]->key()));
-        out += ':';
-        append_canonical(items[i]->value(), out);
-      }
-      out += '}';
-      return;
-    }
-    case boost::json::kind::array: {
-      out += '[';
-      bool first = true;
-      for (const auto& e : v.get_array()) {
-        if (!first) out += ',';
-        first = false;
-        append_canonical(e, out);
-      }
-      out += ']';
-      return;
-    }
-    default:
-      out += boost::json::serialize(v);
-  }
-}
-
 void append_string(std::string_view s, std::string& out) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += '"';
@@ -80,19 +45,25 @@ void append_number(Number n, std::string& out) {
   out.append(buf, ec == std::errc() ? end : buf);
 }
 
-}  // namespace
+// The two forms differ only in object key order and in how a double is written.
+enum class Form { plain, canonical };
 
-void append_json_text(const boost::json::value& v, std::string& out) {
+void append_value(const boost::json::value& v, Form form, std::string& out) {
   switch (v.kind()) {
     case boost::json::kind::object: {
+      const auto& obj = v.get_object();
+      std::vector<const boost::json::key_value_pair*> items;
+      items.reserve(obj.size());
+      for (const auto& kv : obj) items.push_back(&kv);
+      if (form == Form::canonical) {
+        std::sort(items.begin(), items.end(), [](auto* x, auto* y) { return x->key() < y->key(); });
+      }
       out += '{';
-      bool first = true;
-      for (const auto& kv : v.get_object()) {
-        if (!first) out += ',';
-        first = false;
-        append_string(kv.key(), out);
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        if (i) out += ',';
+        append_string(items[i]->key(), out);
         out += ':';
-        append_json_text(kv.value(), out);
+        append_value(items[i]->value(), form, out);
       }
       out += '}';
       return;
@@ -103,7 +74,7 @@ void append_json_text(const boost::json::value& v, std::string& out) {
       for (const auto& e : v.get_array()) {
         if (!first) out += ',';
         first = false;
-        append_json_text(e, out);
+        append_value(e, form, out);
       }
       out += ']';
       return;
@@ -119,7 +90,9 @@ void append_json_text(const boost::json::value& v, std::string& out) {
       return;
     case boost::json::kind::double_: {
       const double d = v.get_double();
-      if (!std::isfinite(d)) {
+      if (form == Form::canonical) {
+        out += boost::json::serialize(v);  // as keys were first derived: they must not change
+      } else if (!std::isfinite(d)) {
         out += "null";
       } else {
         // The shortest text that reads back as the same double, and still reads as a double:
@@ -139,6 +112,12 @@ void append_json_text(const boost::json::value& v, std::string& out) {
   }
 }
 
+}  // namespace
+
+void append_json_text(const boost::json::value& v, std::string& out) {
+  append_value(v, Form::plain, out);
+}
+
 std::string json_text(const boost::json::value& v) {
   std::string out;
   append_json_text(v, out);
@@ -147,7 +126,7 @@ std::string json_text(const boost::json::value& v) {
 
 std::string canonical_json(const boost::json::value& v) {
   std::string out;
-  append_canonical(v, out);
+  append_value(v, Form::canonical, out);
   return out;
 }
 
