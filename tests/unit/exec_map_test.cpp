@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "exec_test_support.hpp"
 #include "wq/exec/sync_executor.hpp"
@@ -109,6 +110,35 @@ TEST(MapChain, CancellingAQueuedFusedFutureStopsTheWork) {
   blocker.result();
   pool.shutdown();
   EXPECT_FALSE(ran);
+}
+
+// A map directly over a ThreadPool runs inside the pool's task: it must keep a separate
+// layer's semantics and run on the pool thread that ran the work.
+TEST(MapOverPool, KeepsEachLayersSemanticsInsideThePoolsTask) {
+  auto pool = ThreadPool(1, "map-pool");
+  auto with_err = pool.with_map([](int x) { return x * 100; }, &message_length);
+  EXPECT_EQ(with_err.submit(&fail_with, "four").result(), 4);
+  EXPECT_EQ(with_err.submit([] { return 2; }).result(), 200);
+
+  auto top_throws = pool.with_map([](int) -> int { throw std::out_of_range("top"); });
+  EXPECT_THROW(top_throws.submit([] { return 1; }).result(), std::out_of_range);
+
+  auto passes = pool.with_map([](int x) { return x; });
+  try {
+    passes.submit(&fail_with, "original").result();
+    FAIL() << "expected the work's own exception";
+  } catch (const std::runtime_error& error) {
+    EXPECT_STREQ(error.what(), "original");
+  }
+
+  std::thread::id work_thread, map_thread;
+  auto ids = pool.with_map([&] { map_thread = std::this_thread::get_id(); });
+  ids.submit([&] { work_thread = std::this_thread::get_id(); }).result();
+  EXPECT_EQ(work_thread, map_thread);
+  EXPECT_NE(map_thread, std::this_thread::get_id());
+
+  EXPECT_EQ(pool.stats().futures, 5u);
+  pool.shutdown();
 }
 
 }  // namespace

@@ -9,7 +9,8 @@
 //
 // Chained maps fuse: `ex.with_map(f).with_map(g)` makes one future per submit, whose function
 // applies f then g with exactly the semantics of two layers (g's error function sees f's
-// throw; f's error function's value goes on to g), rather than one future per layer.
+// throw; f's error function's value goes on to g), rather than one future per layer. Maps
+// directly over a ThreadPool fuse into the pool's task the same way.
 #pragma once
 
 #include <functional>
@@ -26,10 +27,10 @@
 namespace wq::exec {
 namespace detail {
 
+// An executor whose submit_then(fn, error_fn, f, args...) runs a map layer's functions as part
+// of its own future: map executors (chained maps fuse) and ThreadPool (the map runs in the task).
 template <class E>
-struct IsMapExecutor : std::false_type {};
-template <class I, class F, class E>
-struct IsMapExecutor<TransformExecutor<I, F, E, Transform::map>> : std::true_type {};
+concept FusesMaps = requires { requires E::kFusesMaps; };
 
 // One map layer's step after `produce()` computed the layer below's value (Mid) or threw: fn
 // on the value; error_fn (if any) on the throw, which otherwise propagates.
@@ -98,7 +99,7 @@ class TransformExecutor : public Composable<TransformExecutor<Inner, Fn, ErrFn, 
       auto inner = impl_->inner.submit(std::forward<F>(f), std::forward<A>(args)...);
       detail::Counters::bump(impl_->counters.futures);
       return detail::flat_map_future(inner, impl_->fn, impl_->error_fn);
-    } else if constexpr (detail::IsMapExecutor<Inner>::value) {
+    } else if constexpr (detail::FusesMaps<Inner>) {
       auto future = impl_->inner.submit_then(impl_->fn, impl_->error_fn, std::forward<F>(f),
                                              std::forward<A>(args)...);
       detail::Counters::bump(impl_->counters.futures);
@@ -120,7 +121,7 @@ class TransformExecutor : public Composable<TransformExecutor<Inner, Fn, ErrFn, 
                                                                std::declval<A>()...))::value_type;
     auto [fn, err] = detail::fuse_maps<In>(impl_->fn, impl_->error_fn, std::move(next_fn),
                                            std::move(next_error_fn));
-    if constexpr (detail::IsMapExecutor<Inner>::value) {
+    if constexpr (detail::FusesMaps<Inner>) {
       auto future = impl_->inner.submit_then(std::move(fn), std::move(err), std::forward<F>(f),
                                              std::forward<A>(args)...);
       detail::Counters::bump(impl_->counters.futures);
@@ -139,6 +140,8 @@ class TransformExecutor : public Composable<TransformExecutor<Inner, Fn, ErrFn, 
   }
 
   ExecutorStats stats() const { return impl_->counters.snapshot(impl_->name); }
+
+  static constexpr bool kFusesMaps = Kind == Transform::map;
 
  private:
   struct Impl {

@@ -70,6 +70,27 @@ class ThreadPool : public Composable<ThreadPool> {
     return future;
   }
 
+  // For a map layer directly above the pool (MapExecutor): queues f(args...) followed, on the
+  // same pool thread, by the map's function (or its error function on a throw), as one task
+  // and one future. The map layer's callback would run on that thread right after f anyway.
+  template <class Fn, class ErrFn, class F, class... A>
+  auto submit_then(Fn fn, ErrFn error_fn, F&& f, A&&... args) {
+    using In = InvokeResult<F, A...>;
+    auto call = [fn = std::move(fn), error_fn = std::move(error_fn),
+                 f = std::decay_t<F>(std::forward<F>(f)),
+                 ... a = std::decay_t<A>(std::forward<A>(args))]() mutable -> decltype(auto) {
+      return detail::continue_map<In>(fn, error_fn, [&]() -> decltype(auto) {
+        return std::invoke(f, std::move(a)...);
+      });
+    };
+    using R = detail::MapResult<Fn, In>;
+    auto task = std::make_shared<detail::TaskState<R, decltype(call)>>(std::move(call));
+    Future<R> future(task);
+    enqueue(std::move(task));
+    return future;
+  }
+  static constexpr bool kFusesMaps = true;
+
   // Stops accepting work; queued work still runs. With `wait`, returns once every thread has
   // finished. Idempotent; safe to call from a pool thread (that thread is not waited for).
   void shutdown(bool wait = true);
