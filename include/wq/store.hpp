@@ -199,6 +199,11 @@ class Store {
   // Hands a snapshot published on this node to the other nodes' watchers. Coalesced per job:
   // the newest snapshot wins; cheap, never blocks on I/O.
   virtual void publish(const Snapshot& snap) { (void)snap; }
+  // True if a write that made runnable work its hook claim could not take in full (another
+  // claim in flight held the free slots) sends a work event itself. The caller then need not
+  // claim again after every overlap of two reservations (on a networked store, an empty claim
+  // costs round trips, and under load reservations overlap all the time).
+  virtual bool reports_unclaimed_work() const { return false; }
   // How often recover() must run while serving, to settle jobs of nodes that died (their
   // leases expired). nullopt: only at start-up.
   virtual std::optional<Millis> recover_interval() const { return std::nullopt; }

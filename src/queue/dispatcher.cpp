@@ -165,8 +165,9 @@ ClaimRequest Dispatcher::reserve_claim() {
   const auto limit = static_cast<std::size_t>(config_.concurrency);
   const std::size_t busy = busy_slots_locked();
   // Another claim in flight holds slots: it may claim less than it reserved, and a job this
-  // reservation could not take would then wait for the next finish. Look again after it.
-  if (reserved_ > 0) wake_ = true;
+  // reservation could not take would then wait for the next finish. Look again after it,
+  // unless the store says so itself when it happens.
+  if (reserved_ > 0 && !store_.reports_unclaimed_work()) wake_ = true;
   if (stopping_ || busy >= limit) return req;
   req.max_jobs = limit - busy;
   for (const auto& t : tasks_.all()) {

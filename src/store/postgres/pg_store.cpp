@@ -325,6 +325,9 @@ class PgStore final : public Store {
 
   void publish(const Snapshot& snap) override { events_->publish(snap); }
 
+  // writer_loop() emits work when a batch leaves runnable jobs its claim could not take.
+  bool reports_unclaimed_work() const override { return true; }
+
   std::optional<Millis> recover_interval() const override { return url_.lease / 2; }
 
   Result<bool> fetch_result(std::string_view id, const std::filesystem::path& to) override {
