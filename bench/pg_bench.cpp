@@ -4,6 +4,10 @@
 //           one node and on three nodes (in-process wq::Queue nodes, each with its own store
 //           connections and node id) sharing one database; beside pgbench's single-row commit
 //           rate (8 clients) measured in the same run. value = the three-node figure.
+//           Also PG-W1-low (one submitter, one node) and, per run, "# " lines with where the
+//           time goes per job: CPU of the nodes (getrusage) and of the PostgreSQL processes
+//           (/proc), statements and commits (pg_stat_statements), the costliest statements;
+//           and PG-CLAIM-low/-high: claim statements per claimed job at low and high load.
 //   PG-LAT  submit -> start latency p50 when the job is submitted on a full node and started
 //           by an idle one woken by LISTEN/NOTIFY; and on the submitting node itself (claimed
 //           in the submit's own transaction).
@@ -12,6 +16,9 @@
 #include "wq/queue.hpp"
 
 #include <fmt/format.h>
+#include <libpq-fe.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -20,9 +27,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -40,6 +49,122 @@ std::string fresh_database(const wq::test::PgCluster& cluster) {
   wq::test::pg_exec(cluster.url(), "CREATE DATABASE " + name);
   return cluster.url(name);
 }
+
+// Where one measurement's time goes, from the database's side (pg_stat_statements: statements,
+// rows, execution time, grouped by statement) and CPU seconds of this process (the nodes) and of
+// the PostgreSQL server processes (/proc/PID/stat of the postmaster's children).
+class Meter {
+ public:
+  Meter(const wq::test::PgCluster& cluster, std::string db_url)
+      : cluster_(cluster), url_(std::move(db_url)) {
+    wq::test::pg_exec(cluster_.url(), "SELECT pg_stat_statements_reset()");
+    self_cpu0_ = self_cpu();
+    server_cpu0_ = server_cpu();
+  }
+
+  struct Statement {
+    std::string name;  // the start of its SQL
+    double calls = 0, rows = 0, ms = 0;
+  };
+  struct Report {
+    double self_cpu = 0, server_cpu = 0;  // seconds
+    std::vector<Statement> statements;
+    double calls(std::string_view prefix) const {
+      double n = 0;
+      for (const auto& s : statements) n += s.name.starts_with(prefix) ? s.calls : 0;
+      return n;
+    }
+    const Statement* find(std::string_view prefix) const {
+      for (const auto& s : statements) if (s.name.starts_with(prefix)) return &s;
+      return nullptr;
+    }
+  };
+
+  Report stop() const {
+    Report r;
+    r.self_cpu = self_cpu() - self_cpu0_;
+    auto now = server_cpu();
+    for (const auto& [pid, t] : now) {
+      auto it = server_cpu0_.find(pid);
+      r.server_cpu += t - (it == server_cpu0_.end() ? 0 : it->second);
+    }
+    const std::string db = url_.substr(url_.rfind('/') + 1);
+    PGconn* c = PQconnectdb(cluster_.url().c_str());
+    PGresult* res = PQexec(
+        c, ("SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 60), calls, rows, "
+            "total_exec_time FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database "
+            "WHERE datname = '" + db + "') ORDER BY total_exec_time DESC").c_str());
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+      const std::string why = PQerrorMessage(c);
+      PQclear(res);
+      PQfinish(c);
+      throw std::runtime_error("reading pg_stat_statements: " + why);
+    }
+    for (int i = 0; i < PQntuples(res); ++i) {
+      r.statements.push_back({PQgetvalue(res, i, 0), std::stod(PQgetvalue(res, i, 1)),
+                              std::stod(PQgetvalue(res, i, 2)), std::stod(PQgetvalue(res, i, 3))});
+    }
+    PQclear(res);
+    PQfinish(c);
+    return r;
+  }
+
+  // Per job: CPU of both sides, statements and commits, and the costliest statements.
+  static void print(std::string_view what, const Report& r, int jobs) {
+    double calls = 0;
+    for (const auto& s : r.statements) calls += s.calls;
+    fmt::print("# {}: per job: wqd CPU {:.0f} us, postgres CPU {:.0f} us, {:.2f} statements, "
+               "{:.3f} commits\n",
+               what, 1e6 * r.self_cpu / jobs, 1e6 * r.server_cpu / jobs, calls / jobs,
+               r.calls("COMMIT") / jobs);
+    int shown = 0;
+    for (const auto& s : r.statements) {
+      if (++shown > 10) break;
+      fmt::print("#   {:8.3f} calls/job {:8.2f} rows/call {:7.1f} us/job  {}\n", s.calls / jobs,
+                 s.calls > 0 ? s.rows / s.calls : 0.0, 1000 * s.ms / jobs, s.name);
+    }
+    std::fflush(stdout);
+  }
+
+ private:
+  static double self_cpu() {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+  }
+  // utime + stime of the postmaster and its children, by pid.
+  std::map<int, double> server_cpu() const {
+    std::map<int, double> out;
+    const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    for (const auto& e : fs::directory_iterator("/proc")) {
+      const std::string name = e.path().filename();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::ifstream in(e.path() / "stat");
+      std::string line;
+      if (!std::getline(in, line)) continue;
+      const auto close = line.rfind(')');
+      if (close == std::string::npos) continue;
+      std::istringstream rest(line.substr(close + 2));
+      std::string state;
+      long ppid = 0;
+      rest >> state >> ppid;
+      const int pid = std::stoi(name);
+      if (pid != cluster_.pid() && ppid != cluster_.pid()) continue;
+      std::string skip;
+      for (int i = 0; i < 9; ++i) rest >> skip;  // fields 5..13
+      double utime = 0, stime = 0;
+      rest >> utime >> stime;
+      out[pid] = (utime + stime) / tick;
+    }
+    return out;
+  }
+
+  const wq::test::PgCluster& cluster_;
+  const std::string url_;
+  double self_cpu0_ = 0;
+  std::map<int, double> server_cpu0_;
+};
 
 struct Nodes {
   std::vector<std::unique_ptr<TempDir>> dirs;
@@ -65,15 +190,22 @@ struct Nodes {
   }
 };
 
-double w1_rate(const wq::test::PgCluster& cluster, int nodes, int jobs) {
-  Nodes n(fresh_database(cluster), std::vector<int>(nodes, 8));
+struct Run {
+  double rate = 0;  // jobs/s
+  Meter::Report report;
+};
+
+// Drains `jobs` no-op jobs submitted by `submitters` threads round-robin over `nodes` nodes.
+Run w1_run(const wq::test::PgCluster& cluster, int nodes, int jobs, int submitters) {
+  const std::string url = fresh_database(cluster);
+  Nodes n(url, std::vector<int>(nodes, 8));
   for (auto& q : n.queues) q->register_task("noop", [](wq::TaskContext&) {});
-  constexpr int kSubmitters = 8;
+  Meter meter(cluster, url);
   const auto t0 = SteadyClock::now();
   std::vector<std::thread> threads;
-  for (int t = 0; t < kSubmitters; ++t) {
+  for (int t = 0; t < submitters; ++t) {
     threads.emplace_back([&, t] {
-      for (int i = t; i < jobs; i += kSubmitters) {
+      for (int i = t; i < jobs; i += submitters) {
         auto r = n.queues[i % nodes]->submit({.task = "noop", .params = {{"i", i}}});
         if (!r) throw std::runtime_error(r.error().detail);
       }
@@ -83,7 +215,30 @@ double w1_rate(const wq::test::PgCluster& cluster, int nodes, int jobs) {
   while (n.finished() < static_cast<std::uint64_t>(jobs)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));  // < 0.2% of a run
   }
-  return jobs / seconds_since(t0);
+  Run run;
+  run.rate = jobs / seconds_since(t0);
+  run.report = meter.stop();
+  return run;
+}
+
+// What claiming costs per job claimed: claim statements, and their execution time in µs.
+struct ClaimCost {
+  double statements = 0, us = 0, batch = 0;  // batch: jobs per statement that takes jobs
+};
+ClaimCost claim_cost(const Meter::Report& r) {
+  double calls = 0, taken = 0, ms = 0, taking = 0;
+  for (const auto& s : r.statements) {
+    const bool takes = s.name.starts_with("WITH picked AS") || s.name.starts_with("UPDATE wq_jobs j SET state = 1");
+    if (!takes && !s.name.starts_with("SELECT seqno, task FROM wq_jobs WHERE state = 0")) continue;
+    calls += s.calls;
+    ms += s.ms;
+    if (takes) {
+      taken += s.rows;
+      taking += s.calls;
+    }
+  }
+  if (taken == 0) return {};
+  return {calls / taken, 1000 * ms / taken, taken / taking};
 }
 
 // Single-row INSERT commits per second from 8 pgbench clients: PostgreSQL's own commit rate
@@ -109,15 +264,27 @@ double pgbench_commit_rate(const wq::test::PgCluster& cluster) {
 
 void pg_w1(const wq::test::PgCluster& cluster) {
   constexpr int kJobs = 10000;
-  w1_rate(cluster, 1, 500);  // warm-up
+  w1_run(cluster, 1, 500, 8);  // warm-up
   const double commits = pgbench_commit_rate(cluster);
-  const double one = w1_rate(cluster, 1, kJobs);
-  const double three = w1_rate(cluster, 3, kJobs);
-  result("PG-W1-1node", one, "jobs/s", commits,
+  // Low load: one submitter, each job submitted after the previous one was accepted.
+  const Run low = w1_run(cluster, 1, 1000, 1);
+  Meter::print("PG-W1-low (1 node, 1 submitter)", low.report, 1000);
+  const Run one = w1_run(cluster, 1, kJobs, 8);
+  Meter::print("PG-W1-1node", one.report, kJobs);
+  const Run three = w1_run(cluster, 3, kJobs, 8);
+  Meter::print("PG-W1 (3 nodes)", three.report, kJobs);
+  result("PG-W1-1node", one.rate, "jobs/s", commits,
          "one node, 10000 no-op function jobs, concurrency 8; limit = pgbench single-row commits/s (8 clients)");
-  result("PG-W1", three, "jobs/s", commits,
+  result("PG-W1", three.rate, "jobs/s", commits,
          "three nodes, 10000 no-op function jobs, concurrency 8 each; limit = pgbench single-row "
          "commits/s (8 clients); target >= 5000 jobs/s");
+  const ClaimCost lo = claim_cost(low.report), hi = claim_cost(three.report);
+  result("PG-CLAIM-low", lo.statements, "statements/job", std::nullopt,
+         fmt::format("claim statements per claimed job, 1 node, 1 submitter ({:.1f} jobs per "
+                     "claiming statement; {:.1f} us of execution per job)", lo.batch, lo.us));
+  result("PG-CLAIM-high", hi.statements, "statements/job", std::nullopt,
+         fmt::format("claim statements per claimed job in PG-W1, 3 nodes, 8 submitters ({:.1f} "
+                     "jobs per claiming statement; {:.1f} us of execution per job)", hi.batch, hi.us));
 }
 
 // Submits `samples` jobs one at a time on `submit_on` and measures until each starts.
@@ -180,7 +347,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> workloads(argv + 1, argv + argc);
   if (workloads.empty()) workloads = {"PG-W1", "PG-LAT"};
   try {
-    auto cluster = wq::test::PgCluster::start();
+    auto cluster = wq::test::PgCluster::start(false, {"shared_preload_libraries=pg_stat_statements",
+                                                      "pg_stat_statements.track=all"});
+    wq::test::pg_exec(cluster->url(), "CREATE EXTENSION pg_stat_statements");
     for (const auto& w : workloads) {
       if (w == "PG-W1") {
         pg_w1(*cluster);

@@ -157,7 +157,7 @@ bool wait_ready(unsigned short port, const std::function<bool()>& alive) {
 
 }  // namespace
 
-std::unique_ptr<PgCluster> PgCluster::start(bool detached) {
+std::unique_ptr<PgCluster> PgCluster::start(bool detached, const std::vector<std::string>& settings) {
   const Owner owner = cluster_owner();
   std::unique_ptr<PgCluster> c(new PgCluster);
   std::string tmpl = (fs::temp_directory_path() / "wq-pg-XXXXXX").string();
@@ -176,12 +176,15 @@ std::unique_ptr<PgCluster> PgCluster::start(bool detached) {
   // Several attempts: another process may take the free port between our probe and bind.
   for (int attempt = 0; attempt < 5; ++attempt) {
     c->port_ = free_port();
-    const pid_t pid = spawn(owner,
-                            {(find_bindir() / "postgres").string(), "-D", data.string(), "-p",
-                             std::to_string(c->port_), "-c", "listen_addresses=127.0.0.1", "-c",
-                             "unix_socket_directories=" + c->dir_.string(), "-c", "fsync=on",
-                             "-c", "max_connections=300", "-c", "shared_buffers=64MB"},
-                            log, !detached);
+    std::vector<std::string> argv = {
+        (find_bindir() / "postgres").string(), "-D", data.string(), "-p", std::to_string(c->port_),
+        "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + c->dir_.string(),
+        "-c", "fsync=on", "-c", "max_connections=300", "-c", "shared_buffers=64MB"};
+    for (const auto& s : settings) {
+      argv.push_back("-c");
+      argv.push_back(s);
+    }
+    const pid_t pid = spawn(owner, argv, log, !detached);
     bool exited = false;
     auto alive = [&] {
       int status = 0;

@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace wq::test {
 
@@ -28,8 +29,10 @@ class PgCluster {
  public:
   // Throws std::runtime_error saying what failed (initdb output included). `detached`: the
   // server outlives this process and this object (for the ctest fixture; stop it with
-  // stop_detached(dir)).
-  static std::unique_ptr<PgCluster> start(bool detached = false);
+  // stop_detached(dir)). `settings`: extra `name=value` server settings (-c), e.g. the
+  // benchmark's shared_preload_libraries=pg_stat_statements.
+  static std::unique_ptr<PgCluster> start(bool detached = false,
+                                          const std::vector<std::string>& settings = {});
   ~PgCluster();  // stops the server (immediate mode) and removes the directory
   PgCluster(const PgCluster&) = delete;
   PgCluster& operator=(const PgCluster&) = delete;
@@ -38,6 +41,7 @@ class PgCluster {
   std::string url(const std::string& db = "postgres") const;
   unsigned short port() const { return port_; }
   const std::filesystem::path& dir() const { return dir_; }
+  pid_t pid() const { return pid_; }  // the postmaster
 
   static void stop_detached(const std::filesystem::path& dir);
   // Where initdb, postgres and pgbench are (throws with the fix if they are missing).
