@@ -66,7 +66,11 @@ void StateBase::add_callback(DoneCallback cb) {
   {
     std::lock_guard lock(mu_);
     if (!done()) {
-      callbacks_.push_back(std::move(cb));
+      if (!first_callback_) {
+        first_callback_ = std::move(cb);
+      } else {
+        more_callbacks_.push_back(std::move(cb));
+      }
       return;
     }
   }
@@ -141,15 +145,18 @@ void StateBase::finish(std::unique_lock<std::mutex>& lock, Status to) {
 }
 
 void StateBase::release(std::unique_lock<std::mutex>& lock) {
-  auto callbacks = std::move(callbacks_);
-  callbacks_.clear();
+  // Moved out: a callback may drop the last reference to this state.
+  DoneCallback first = std::move(first_callback_);
+  auto more = std::move(more_callbacks_);
   // delegate_ stays: a done delegate holds no reference back (its callbacks ran and were
   // dropped), and keeping it means the whole chain is freed by whoever drops this future —
   // usually the thread that allocated it — rather than piecemeal on worker threads, which
   // costs glibc malloc a locked cross-thread free per state.
   if (waiters_ > 0) cv_.notify_all();
   lock.unlock();
-  for (auto& cb : callbacks) invoke(cb, *this);
+  if (!first) return;
+  invoke(first, *this);
+  for (auto& cb : more) invoke(cb, *this);
 }
 
 void StateBase::invoke(DoneCallback& cb, StateBase& state) noexcept {

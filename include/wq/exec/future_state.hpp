@@ -18,8 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <utility>
-
-#include <boost/container/small_vector.hpp>
+#include <vector>
 
 #include "wq/exec/done_callback.hpp"
 #include "wq/exec/errors.hpp"
@@ -110,7 +109,9 @@ class StateBase : public std::enable_shared_from_this<StateBase> {
   const bool delegating_;
   mutable int waiters_ = 0;
   std::exception_ptr error_;
-  boost::container::small_vector<DoneCallback, 1> callbacks_;
+  // The first callback inline (the one an executor layer adds), any others after it.
+  DoneCallback first_callback_;
+  std::vector<DoneCallback> more_callbacks_;
 };
 
 // A state with a value of type T (T = void: no value).

@@ -51,7 +51,11 @@ class RetryState final : public State<R>, public TimerEntry {
 
   // Submits the first attempt on the caller's thread; throws what the inner submit throws.
   static Future<R> start(std::shared_ptr<RetryState> self, Inner& inner) {
-    self->follow(self, self->call_(inner));
+    auto attempt = self->call_(inner).release_state();
+    // No other thread knows `self` before watch() hands it to the attempt: no lock needed.
+    self->attempts_ = 1;
+    self->delegate_ = attempt;
+    self->watch(self, attempt);
     return Future<R>(std::move(self));
   }
 
@@ -127,7 +131,11 @@ class RetryState final : public State<R>, public TimerEntry {
       last_.reset();
       this->delegate_ = state;
     }
-    state->add_callback([self](StateBase& s) {
+    watch(self, state);
+  }
+
+  void watch(const std::shared_ptr<RetryState>& self, const std::shared_ptr<State<R>>& attempt) {
+    attempt->add_callback([self](StateBase& s) {
       self->on_attempt_done(self, static_cast<State<R>&>(s));
     });
   }
