@@ -13,10 +13,17 @@
 namespace wq {
 namespace {
 
+// Runs of characters that need no escape (nearly all of them) are appended in one piece:
+// appending char by char cost ~25 instructions per character (callgrind, bench/run HTTP-GET).
 void append_string(std::string_view s, std::string& out) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += '"';
-  for (const char c : s) {
+  std::size_t plain = 0;  // start of the pending run of unescaped characters
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20) continue;
+    out.append(s.data() + plain, i - plain);
+    plain = i + 1;
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -25,16 +32,13 @@ void append_string(std::string_view s, std::string& out) {
       case '\t': out += "\\t"; break;
       case '\b': out += "\\b"; break;
       case '\f': out += "\\f"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += "\\u00";
-          out += kHex[(c >> 4) & 0xf];
-          out += kHex[c & 0xf];
-        } else {
-          out += c;  // UTF-8 passes through, as Boost.JSON writes it
-        }
+      default:  // the other control characters
+        out += "\\u00";
+        out += kHex[(c >> 4) & 0xf];
+        out += kHex[c & 0xf];
     }
   }
+  out.append(s.data() + plain, s.size() - plain);  // UTF-8 passes through, as Boost.JSON writes it
   out += '"';
 }
 

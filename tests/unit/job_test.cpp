@@ -2,6 +2,7 @@
 #include "wq/job.hpp"
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -93,6 +94,20 @@ TEST(JsonText, StringsAndStructureMatchWhatAParserReadsBack) {
   EXPECT_EQ(text.find("E"), std::string::npos);
   EXPECT_LT(text.find("\"b\""), text.find("\"a\""));  // keys keep their order
   EXPECT_NE(text.find("\\u0001"), std::string::npos);
+}
+
+// Escapes at the start, the end, side by side and alone, every control character, and UTF-8:
+// the same bytes as Boost.JSON writes (dedup keys hash this text, so it must never change).
+TEST(JsonText, StringEscapesAreTheBytesBoostJsonWrites) {
+  std::string controls;
+  for (char c = 1; c < 0x20; ++c) controls += c;
+  for (const std::string& s : {std::string("\"start"), std::string("end\\"), std::string("\"\"\\\n"),
+                              std::string("a\"b\\c\nd"), std::string("plain é ✓ \x7f"), controls,
+                              std::string(1, '\0') + "x", std::string()}) {
+    const boost::json::value v(s);
+    EXPECT_EQ(json_text(v), boost::json::serialize(v)) << s;
+    EXPECT_EQ(canonical_json(v), boost::json::serialize(v)) << s;
+  }
 }
 
 TEST(JsonText, Sha256MatchesAKnownVector) {
