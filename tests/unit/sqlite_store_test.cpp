@@ -1,9 +1,12 @@
 // What only the SQLite store does. The behaviour every store shares is the conformance suite
 // (store_conformance_test.cpp), run against SQLite and PostgreSQL.
+#include "core/spec.hpp"
 #include "support/temp_dir.hpp"
 #include "wq/store.hpp"
 
 #include <gtest/gtest.h>
+
+#include <mutex>
 
 namespace wq {
 namespace {
@@ -18,6 +21,98 @@ TEST(SqliteStore, SecondOpenOfTheSameDatabaseIsRefused) {
   ASSERT_FALSE(second);
   EXPECT_EQ(second.error().code, Errc::locked);
   EXPECT_NE(second.error().detail.find("another process"), std::string::npos);
+}
+
+// A claim hook like the dispatcher's: `free` slots for task "t"; records what it was given.
+struct Slots {
+  std::mutex mu;
+  std::size_t free = 0;
+  std::size_t reserved = 0;
+  std::vector<Job> started;
+
+  ClaimHook hook() {
+    return ClaimHook{
+        [this] {
+          std::lock_guard lock(mu);
+          ClaimRequest r;
+          r.max_jobs = free - reserved;
+          if (r.max_jobs > 0) r.tasks.push_back(TaskBudget{"t", r.max_jobs});
+          reserved += r.max_jobs;
+          return r;
+        },
+        [this](std::vector<ClaimedJob> claimed, const ClaimRequest& r) {
+          std::lock_guard lock(mu);
+          reserved -= r.max_jobs;
+          free -= claimed.size();
+          for (auto& c : claimed) started.push_back(c.job);
+        }};
+  }
+};
+
+NewJob job_of(int i) {
+  TaskConfig t;
+  t.name = "t";
+  JobSpec spec;
+  spec.task = "t";
+  spec.params = {{"i", i}};
+  auto nj = prepare_job(spec, t, now_ms());
+  EXPECT_TRUE(nj);
+  return *nj;
+}
+
+// A submit that finds a free slot and nothing queued starts in its own commit (inserted
+// running, without a separate claim), exactly as the claim at the end of the batch would.
+TEST(SqliteStore, ASubmitWithAFreeSlotStartsInItsOwnCommitButNeverOvertakesAQueuedJob) {
+  test::TempDir dir;
+  Config c;
+  c.data_dir = dir.path();
+  auto store = open_store(c);
+  ASSERT_TRUE(store) << store.error().detail;
+  Slots slots;
+  slots.free = 1;
+  (*store)->set_claim_hook(slots.hook());
+
+  auto a = (*store)->submit(job_of(1));
+  ASSERT_TRUE(a) << a.error().detail;
+  ASSERT_EQ(slots.started.size(), 1u);
+  const Job& started = slots.started[0];
+  EXPECT_EQ(started.id, a->job.id);
+  EXPECT_EQ(started.state, JobState::running);
+  EXPECT_EQ(started.attempt, 1);
+  EXPECT_TRUE(started.started_at);
+  auto stored = (*store)->get(a->job.id);
+  ASSERT_TRUE(stored && *stored);
+  EXPECT_EQ((*stored)->state, JobState::running);
+  EXPECT_EQ((*stored)->attempt, 1);
+  EXPECT_EQ((*stored)->seq, started.seq);
+  EXPECT_EQ((*stored)->started_at, started.started_at);
+  EXPECT_EQ((*stored)->created_at, started.created_at);
+
+  // No slot: queued.
+  auto b = (*store)->submit(job_of(2));
+  ASSERT_TRUE(b);
+  EXPECT_EQ(slots.started.size(), 1u);
+  EXPECT_EQ((*store)->n_ahead(b->job), 1);  // behind the running job
+
+  // A slot frees: the next submit's batch starts the job queued first, not the new one.
+  {
+    std::lock_guard lock(slots.mu);
+    slots.free = 1;
+  }
+  auto c2 = (*store)->submit(job_of(3));
+  ASSERT_TRUE(c2);
+  ASSERT_EQ(slots.started.size(), 2u);
+  EXPECT_EQ(slots.started[1].id, b->job.id);
+  auto third = (*store)->get(c2->job.id);
+  ASSERT_TRUE(third && *third);
+  EXPECT_EQ((*third)->state, JobState::queued);
+
+  // The job started at once finishes like any other.
+  Outcome done;
+  done.seq = started.seq + 1;
+  auto finished = (*store)->finish(a->job.id, done);
+  ASSERT_TRUE(finished) << finished.error().detail;
+  EXPECT_EQ(finished->state, JobState::succeeded);
 }
 
 }  // namespace

@@ -367,6 +367,8 @@ class SqliteStore final : public Store {
     std::optional<Error> failure;
     std::optional<ClaimRequest> reserved;
     std::vector<ClaimedJob> claimed;
+    early_.reset();
+    finished_in_batch_ = false;
     const auto began = std::chrono::steady_clock::now();
     if (auto r = exec_cached("BEGIN IMMEDIATE"); !r) failure = r.error();
     if (!failure) {
@@ -406,12 +408,42 @@ class SqliteStore final : public Store {
       return std::nullopt;
     }
     if (!claim_hook_.reserve) return std::nullopt;
-    reserved = claim_hook_.reserve();
-    if (reserved->max_jobs == 0 || reserved->tasks.empty()) return std::nullopt;
-    auto c = do_claim(*reserved);
+    ClaimRequest budget;
+    if (!early_) {
+      reserved = claim_hook_.reserve();
+      budget = *reserved;
+    } else {
+      reserved = early_->total;
+      budget = early_->left;
+      claimed = std::move(early_->started);
+      if (finished_in_batch_) {
+        // Slots this batch's finishes freed come with a fresh reservation; both are delivered
+        // as one. (Without a finish, a slot freed meanwhile belongs to a later batch's claim.)
+        const ClaimRequest more = claim_hook_.reserve();
+        budget = merged(budget, more);
+        reserved = merged(*reserved, more);
+      }
+    }
+    if (budget.max_jobs == 0 || budget.tasks.empty()) return std::nullopt;
+    auto c = do_claim(budget);
     if (!c) return c.error();
-    claimed = std::move(*c);
+    claimed.insert(claimed.end(), std::make_move_iterator(c->begin()),
+                   std::make_move_iterator(c->end()));
     return std::nullopt;
+  }
+
+  static ClaimRequest merged(ClaimRequest a, const ClaimRequest& b) {
+    a.max_jobs += b.max_jobs;
+    for (const auto& t : b.tasks) {
+      auto it = std::find_if(a.tasks.begin(), a.tasks.end(),
+                             [&](const TaskBudget& x) { return x.task == t.task; });
+      if (it == a.tasks.end()) {
+        a.tasks.push_back(t);
+      } else {
+        it->slots += t.slots;
+      }
+    }
+    return a;
   }
 
   // Runs the batch, then any writes that arrived meanwhile, until none are waiting: they share
@@ -558,24 +590,73 @@ class SqliteStore final : public Store {
                                       index_.size()));
       }
     }
+    const std::int64_t now = ms(now_ms());
+    TaskBudget* slot = slot_to_start_at_once(job, now);
     auto st = wdb_->prepare(
         "INSERT INTO jobs (id, task, params, secrets, spec_hash, key, owner, priority, "
-        "max_attempts, timeout_ms, run_at, state, seq, created_at) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?13)");
+        "max_attempts, timeout_ms, run_at, state, seq, created_at, attempt, started_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)");
     if (!st) return st.error();
-    std::optional<std::int64_t> timeout;
+    std::optional<std::int64_t> timeout, started;
     if (job.timeout) timeout = job.timeout->count();
+    if (slot) started = now;
     (*st)->bind(1, job.id).bind(2, job.task).bind(3, params)
         .bind(4, secrets).bind(5, nj.spec_hash).bind(6, job.key).bind(7, job.owner)
         .bind(8, job.priority).bind(9, job.max_attempts).bind(10, timeout).bind(11, ms(job.run_at))
-        .bind(12, static_cast<std::int64_t>(job.seq)).bind(13, ms(job.created_at));
+        .bind(12, static_cast<int>(slot ? JobState::running : JobState::queued))
+        .bind(13, static_cast<std::int64_t>(job.seq + (slot ? 1 : 0)))
+        .bind(14, ms(job.created_at)).bind(15, slot ? 1 : 0).bind(16, started);
     if (auto r = (*st)->run(); !r) return r.error();
     const std::int64_t rowid = sqlite3_last_insert_rowid(wdb_->handle());
-    {
+    if (slot) {
+      --slot->slots;
+      --early_->left.max_jobs;
+      early_->started.push_back(started_at_once(nj, now));
+      std::lock_guard lock(index_mutex_);
+      ++running_;
+    } else {
       std::lock_guard lock(index_mutex_);
       index_.add(QueuedEntry{rowid, job.priority, job.run_at, intern(job.task)}, now_ms());
     }
     return Submitted{job, true};
+  }
+
+  // A job that nothing queued is ahead of, submitted while the dispatcher has a free slot for
+  // its task, is inserted already running: the claim at the end of the batch would pick it
+  // anyway, at the cost of a read and an update of the row (and two index changes). The
+  // batch's reservation is taken at the first such submit. Null: insert it queued.
+  TaskBudget* slot_to_start_at_once(const Job& job, std::int64_t now) {
+    if (ms(job.run_at) > now || !claim_hook_.reserve) return nullptr;
+    {
+      std::lock_guard lock(index_mutex_);
+      if (index_.size() > 0) return nullptr;
+    }
+    if (!early_) {
+      early_.emplace();
+      early_->total = claim_hook_.reserve();
+      early_->left = early_->total;
+    }
+    if (early_->left.max_jobs == 0) return nullptr;
+    for (auto& t : early_->left.tasks) {
+      if (t.task == job.task) return t.slots > 0 ? &t : nullptr;
+    }
+    return nullptr;
+  }
+
+  // What do_claim would have read back for a job inserted running (times in whole ms).
+  static ClaimedJob started_at_once(const NewJob& nj, std::int64_t now) {
+    ClaimedJob c{nj.job, nj.secrets};
+    Job& job = c.job;
+    job.state = JobState::running;
+    job.attempt = 1;
+    job.seq += 1;
+    job.run_at = from_ms(ms(job.run_at));
+    job.created_at = from_ms(ms(job.created_at));
+    job.started_at = from_ms(now);
+    job.fraction = 0;
+    job.message.reset();
+    job.finished_at.reset();
+    return c;
   }
 
   Result<std::vector<ClaimedJob>> do_claim(const ClaimRequest& req) {
@@ -672,6 +753,7 @@ class SqliteStore final : public Store {
         .bind(8, expires).bind(9, retained ? 1 : 0).bind(10, finished).bind(11, ms(job.run_at))
         .bind(12, rowid);
     if (auto r = (*st)->run(); !r) return r.error();
+    finished_in_batch_ = true;
     std::lock_guard lock(index_mutex_);
     --running_;
     if (retry) index_.add(QueuedEntry{rowid, job.priority, job.run_at, intern(job.task)}, now_ms());
@@ -803,6 +885,14 @@ class SqliteStore final : public Store {
   std::thread writer_;
 
   ClaimHook claim_hook_;  // set before the first write; used by the committing thread
+  // The batch's reservation once a submit started its job at once (slot_to_start_at_once):
+  // as reserved, what is left of it, and the jobs started. Committing thread only.
+  struct EarlyClaim {
+    ClaimRequest total, left;
+    std::vector<ClaimedJob> started;
+  };
+  std::optional<EarlyClaim> early_;
+  bool finished_in_batch_ = false;  // a finish in the batch freed a slot; committing thread only
 
   std::mutex index_mutex_;
   ReadyIndex index_;                                        // guarded by index_mutex_
