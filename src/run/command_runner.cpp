@@ -2,22 +2,23 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
 #include <atomic>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <limits>
 #include <mutex>
+#include <stdexcept>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 
@@ -27,25 +28,20 @@
 namespace wq::run {
 namespace {
 
-namespace asio = boost::asio;
-using Descriptor = asio::posix::stream_descriptor;
-using ErrorCode = boost::system::error_code;
+using SteadyClock = std::chrono::steady_clock;
 
 constexpr std::size_t kReadChunk = 64 * 1024;
-constexpr std::size_t kReadsPerTurn = 16;         // then yield, so one flood cannot starve others
+constexpr std::size_t kReadsPerTurn = 16;         // then look at the exit and the timers again
 constexpr std::size_t kMaxLineBytes = 64 * 1024;  // a longer stdout line keeps only its head
 constexpr std::size_t kFinalDrainBytes = 4 << 20;
 constexpr std::size_t kLoggedLineBytes = 200;
 constexpr std::size_t kStatusFileBytes = 4096;
-constexpr int kSpawnerThreads = 4;
 constexpr int kCannotStart = 127;
 constexpr int kOutputProblem = -999;
 constexpr std::string_view kInvalidProgram =
     "invalid program: it should have written to its output file";
 
-enum class Stream { out, err };
 enum class KillReason { none, cancelled, timed_out, shutdown };
-enum class ReadState { would_block, more, closed };
 
 std::string signal_name(int sig) {
   if (const char* abbrev = sigabbrev_np(sig)) return std::string("SIG") + abbrev;
@@ -95,58 +91,34 @@ void discard_pending_sigpipe() {
   sigtimedwait(&pipe_only, nullptr, &no_wait);
 }
 
+// One run of a program. Its thread owns everything but `cancel_requested` and `wake_fd`.
 struct Run {
-  Run(asio::io_context& ioc, std::uint64_t run_id, CommandSpec command,
-      CommandRunner::ProgressFn on_progress, CommandRunner::DoneFn on_done)
+  Run(std::uint64_t run_id, CommandSpec command, CommandRunner::ProgressFn on_progress,
+      CommandRunner::DoneFn on_done)
       : id(run_id),
         spec(std::move(command)),
         progress(std::move(on_progress)),
-        done(std::move(on_done)),
-        exit_watch(ioc),
-        out(ioc),
-        err(ioc),
-        in(ioc),
-        deadline(ioc),
-        grace(ioc),
-        status_poll(ioc) {}
-  // exit_watch borrows the Subprocess's pidfd; it must never close it.
-  ~Run() {
-    if (exit_watch.is_open()) exit_watch.release();
-  }
+        done(std::move(on_done)) {}
 
   const std::uint64_t id;
   CommandSpec spec;
   CommandRunner::ProgressFn progress;
   CommandRunner::DoneFn done;
   std::optional<Subprocess> process;
-  Descriptor exit_watch, out, err, in;
-  asio::steady_timer deadline, grace, status_poll;
+  UniqueFd out, err, in;    // our non-blocking ends; reset once closed
   std::string out_partial;  // stdout since its last newline
   std::string err_tail;     // at most 2 * stderr_tail_bytes; trimmed on use
   std::size_t stdin_written = 0;
   std::optional<ProgressLine> last_status;
   KillReason kill_reason = KillReason::none;
-  bool cancel_requested = false;  // cancel() came while it was being spawned
+  std::optional<SteadyClock::time_point> deadline, grace_end, next_status_poll;
   bool finished = false;
+  // Guarded by the runner's mutex: a cancel() to act on, and the eventfd that wakes the
+  // thread running it (-1 until a thread takes it and after it finished).
+  bool cancel_requested = false;
+  int wake_fd = -1;
 };
 using RunPtr = std::shared_ptr<Run>;
-
-struct SpawnRequest {
-  RunPtr run;
-  SpawnOptions options;
-};
-
-bool adopt(Descriptor& d, UniqueFd fd, ErrorCode& ec) {
-  d.assign(fd.get(), ec);
-  if (ec) return false;
-  fd.release();
-  return true;
-}
-
-bool watch_exit(Descriptor& d, int pidfd, ErrorCode& ec) {
-  d.assign(pidfd, ec);
-  return !ec;
-}
 
 void call_progress(Run& run, double fraction, std::optional<std::string> message) {
   if (!run.progress) return;
@@ -283,105 +255,138 @@ CommandResult classify(const Run& run, ExitStatus status) {
 
 class CommandRunner::Impl {
  public:
-  Impl() : work_(asio::make_work_guard(ioc_)), thread_([this] { run_reactor(); }) {
-    for (int i = 0; i < kSpawnerThreads; ++i) spawners_.emplace_back([this] { run_spawner(); });
+  // One thread from the start, so a run always has a thread that will take it.
+  Impl() {
+    std::lock_guard lock(mutex_);
+    if (auto made = add_worker(); !made) {
+      throw std::runtime_error("command runner: " + made.error().detail);
+    }
   }
 
-  // Spawning stops first, so every child spawned is posted to the reactor before shut_down
-  // is; the spawner threads exit last, as their exit SIGKILLs their children (PDEATHSIG) and
-  // that must not overtake shut_down's own kill.
+  // No start() may come in from outside meanwhile (the contract); one from a done callback
+  // is taken by its own thread, which finds the runner stopping and cancels it.
   ~Impl() {
+    std::vector<Worker*> workers;
     {
-      std::unique_lock lock(spawn_mutex_);
-      spawning_stopped_ = true;
-      spawn_idle_.wait(lock, [&] { return spawns_in_flight_ == 0; });
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+      for (auto& w : workers_) {
+        workers.push_back(w.get());
+        if (w->current) wake(*w);
+      }
     }
-    asio::post(ioc_, [this] { shut_down(); });
-    thread_.join();
-    {
-      std::lock_guard lock(spawn_mutex_);
-      spawners_exit_ = true;
-    }
-    spawn_wanted_.notify_all();
-    for (auto& t : spawners_) t.join();
+    work_.notify_all();
+    for (Worker* w : workers) w->thread.join();
   }
 
   std::uint64_t start(CommandSpec spec, ProgressFn progress, DoneFn done) {
     const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
-    auto run =
-        std::make_shared<Run>(ioc_, id, std::move(spec), std::move(progress), std::move(done));
-    SpawnOptions options;
-    options.argv = std::move(run->spec.argv);
-    options.env = std::move(run->spec.env);
-    options.cwd = run->spec.cwd;
-    options.pipe_stdin = run->spec.stdin_data.has_value();
+    auto run = std::make_shared<Run>(id, std::move(spec), std::move(progress), std::move(done));
+    bool notify = false;
     {
       std::lock_guard lock(mutex_);
       runs_.emplace(id, run);
+      pending_.push_back(run);
+      if (in_done_ > promised_) {
+        ++promised_;  // a thread in a done callback takes it when that returns
+      } else if (idle_ > wakes_) {
+        ++wakes_;
+        notify = true;
+      } else if (!stopping_) {
+        if (auto made = add_worker(); !made) {
+          log::warn("command runner: no thread for a new run; it waits for a busy one",
+                    {{"job", run->spec.job_id.c_str()}, {"error", made.error().detail}});
+        }
+      }
     }
-    {
-      std::lock_guard lock(spawn_mutex_);
-      spawn_queue_.push_back(SpawnRequest{std::move(run), std::move(options)});
-    }
-    spawn_wanted_.notify_one();
+    if (notify) work_.notify_one();
     return id;
   }
 
   void cancel(std::uint64_t id) {
-    RunPtr run;
-    {
-      std::lock_guard lock(mutex_);
-      auto it = runs_.find(id);
-      if (it == runs_.end()) return;
-      run = it->second;
-    }
-    asio::post(ioc_, [this, run] {
-      if (run->finished) return;
-      if (!run->process) {
-        run->cancel_requested = true;
-      } else {
-        begin_kill(run, KillReason::cancelled);
-      }
-    });
+    std::lock_guard lock(mutex_);
+    auto it = runs_.find(id);
+    if (it == runs_.end()) return;
+    it->second->cancel_requested = true;
+    if (it->second->wake_fd >= 0) signal_eventfd(it->second->wake_fd);
   }
 
  private:
-  void run_reactor() {
-    block_async_signals();
-    for (;;) {
-      try {
-        ioc_.run();
-        return;
-      } catch (const std::exception& e) {
-        log::error("command runner: unexpected exception on the reactor thread",
-                   {{"what", e.what()}});
-      }
+  // A thread that runs one program at a time: spawns it (so PR_SET_PDEATHSIG ties the child to
+  // a thread that lives as long as the runner), then waits in poll(2) on its pipes, its pidfd
+  // and an eventfd for cancel and shutdown, with the nearest timer as the timeout.
+  struct Worker {
+    UniqueFd wake;  // eventfd: cancel() or shutdown wants a look
+    std::thread thread;
+    RunPtr current;  // guarded by mutex_
+    std::array<char, kReadChunk> buffer;
+  };
+
+  static void signal_eventfd(int fd) {
+    const std::uint64_t one = 1;
+    ssize_t n;
+    do {
+      n = ::write(fd, &one, sizeof one);
+    } while (n < 0 && errno == EINTR);
+    // EAGAIN: the counter is saturated, so a wake-up is pending anyway.
+  }
+  static void wake(Worker& w) { signal_eventfd(w.wake.get()); }
+
+  // REQUIRES: mutex_ held, !stopping_.
+  Result<void> add_worker() {
+    UniqueFd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!fd) return make_error(Errc::bad_input, fmt::format("eventfd: {}", std::strerror(errno)));
+    auto w = std::make_unique<Worker>();
+    w->wake = std::move(fd);
+    Worker* raw = w.get();
+    try {
+      raw->thread = std::thread([this, raw] { work(*raw); });
+    } catch (const std::system_error& e) {
+      return make_error(Errc::bad_input, fmt::format("cannot create a thread: {}", e.what()));
     }
+    workers_.push_back(std::move(w));
+    return {};
   }
 
-  // A spawn blocks its thread until the child has exec'd, which takes a scheduler slice or
-  // more on a busy machine; several spawner threads keep that latency off the reactor and let
-  // spawns overlap. They live as long as the runner, as PR_SET_PDEATHSIG requires.
-  void run_spawner() {
+  void work(Worker& w) {
+    pthread_setname_np(pthread_self(), "wq-run");
     block_async_signals();
+    worker_of = this;
     for (;;) {
-      SpawnRequest request;
+      RunPtr run;
+      bool shut = false;
       {
-        std::unique_lock lock(spawn_mutex_);
-        spawn_wanted_.wait(
-            lock, [&] { return spawners_exit_ || (!spawning_stopped_ && !spawn_queue_.empty()); });
-        if (spawners_exit_) return;
-        request = std::move(spawn_queue_.front());
-        spawn_queue_.pop_front();
-        ++spawns_in_flight_;
+        std::unique_lock lock(mutex_);
+        // Another thread may have taken the run this one was to pick up: then wait as usual.
+        if (!std::exchange(takes_next, false) || pending_.empty()) {
+          ++idle_;
+          work_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+          --idle_;
+          if (wakes_ > 0) --wakes_;
+        }
+        if (pending_.empty()) return;  // stopping, and nothing left to cancel
+        run = std::move(pending_.front());
+        pending_.pop_front();
+        w.current = run;
+        run->wake_fd = w.wake.get();
+        shut = stopping_;
       }
-      Result<Subprocess> spawned = spawn(request.options);
-      asio::post(ioc_,
-                 [this, run = std::move(request.run), spawned = std::move(spawned)]() mutable {
-                   on_spawned(run, std::move(spawned));
-                 });
-      std::lock_guard lock(spawn_mutex_);
-      if (--spawns_in_flight_ == 0 && spawning_stopped_) spawn_idle_.notify_all();
+      try {
+        if (shut) {
+          finish(*run, CommandResult{CommandResult::Kind::cancelled, 0,
+                                     "cancelled: the command runner shut down", 0});
+        } else {
+          execute(*run, w);
+        }
+      } catch (const std::exception& e) {
+        log::error("command runner: unexpected exception on a run's thread",
+                   {{"job", run->spec.job_id.c_str()}, {"what", e.what()}});
+        if (!run->finished) {
+          finish(*run, failed(kCannotStart, fmt::format("command runner error: {}", e.what())));
+        }
+      }
+      std::lock_guard lock(mutex_);
+      w.current.reset();
     }
   }
 
@@ -394,201 +399,218 @@ class CommandRunner::Impl {
     }
   }
 
-  void on_spawned(const RunPtr& run, Result<Subprocess> spawned) {
-    if (run->finished) return;  // a Subprocess dropped here is killed and reaped
+  void execute(Run& run, Worker& w) {
+    SpawnOptions options;
+    options.argv = std::move(run.spec.argv);
+    options.env = std::move(run.spec.env);
+    options.cwd = run.spec.cwd;
+    options.pipe_stdin = run.spec.stdin_data.has_value();
+    Result<Subprocess> spawned = spawn(options);
     if (!spawned) return finish(run, failed(kCannotStart, spawned.error().detail));
-    Subprocess& process = run->process.emplace(std::move(*spawned));
-    const bool pipe_stdin = run->spec.stdin_data.has_value();
-    ErrorCode ec;
-    const bool watched = adopt(run->out, process.take_stdout(), ec) &&
-                         adopt(run->err, process.take_stderr(), ec) &&
-                         (!pipe_stdin || adopt(run->in, process.take_stdin(), ec)) &&
-                         watch_exit(run->exit_watch, process.pidfd(), ec);
-    if (!watched) {
-      process.signal_group(SIGKILL);
-      process.wait();
-      return finish(
-          run, failed(kCannotStart, fmt::format("cannot watch the program: {}", ec.message())));
+    Subprocess& process = run.process.emplace(std::move(*spawned));
+    run.out = process.take_stdout();
+    run.err = process.take_stderr();
+    run.in = process.take_stdin();
+    const auto now = SteadyClock::now();
+    if (run.spec.timeout) run.deadline = now + *run.spec.timeout;
+    if (run.spec.protocol == ProgressProtocol::status_file) {
+      run.next_status_poll = now + kStatusPollInterval;
     }
-    wait_readable(run, Stream::out);
-    wait_readable(run, Stream::err);
-    if (pipe_stdin) write_stdin(run);
-    if (run->spec.timeout) {
-      run->deadline.expires_after(*run->spec.timeout);
-      run->deadline.async_wait([this, run](const ErrorCode& e) {
-        if (!e) begin_kill(run, KillReason::timed_out);
-      });
-    }
-    if (run->spec.protocol == ProgressProtocol::status_file) schedule_status_poll(run);
-    run->exit_watch.async_wait(Descriptor::wait_read, [this, run](const ErrorCode& e) {
-      if (!e && !run->finished) on_exit(run);
-    });
-    if (run->cancel_requested) begin_kill(run, KillReason::cancelled);
-  }
-
-  Descriptor& pipe_of(Run& run, Stream which) { return which == Stream::out ? run.out : run.err; }
-
-  void wait_readable(const RunPtr& run, Stream which) {
-    pipe_of(*run, which).async_wait(Descriptor::wait_read, [this, run, which](const ErrorCode& e) {
-      if (!e && !run->finished) pump(run, which);
-    });
-  }
-
-  // Edge-triggered readiness: read until EAGAIN before waiting again, or the wake-up is lost.
-  void pump(const RunPtr& run, Stream which) {
-    switch (read_some(*run, which, kReadsPerTurn)) {
-      case ReadState::would_block:
-        return wait_readable(run, which);
-      case ReadState::more:
-        return asio::post(ioc_, [this, run, which] {
-          if (!run->finished) pump(run, which);
-        });
-      case ReadState::closed:
-        return;
+    if (run.in) write_stdin(run);
+    // A cancel() may have come before this thread took the run: look once without a wake-up.
+    bool requests = true, woken = false;
+    for (;;) {
+      if (requests && take_requests(run, w, woken)) return;
+      std::array<pollfd, 5> fds{};
+      std::size_t n = 0;
+      fds[n++] = pollfd{w.wake.get(), POLLIN, 0};
+      fds[n++] = pollfd{process.pidfd(), POLLIN, 0};
+      const std::size_t first_pipe = n;
+      if (run.out) fds[n++] = pollfd{run.out.get(), POLLIN, 0};
+      if (run.err) fds[n++] = pollfd{run.err.get(), POLLIN, 0};
+      if (run.in) fds[n++] = pollfd{run.in.get(), POLLOUT, 0};
+      if (::poll(fds.data(), n, poll_timeout_ms(run)) < 0 && errno != EINTR) {
+        throw std::system_error(errno, std::generic_category(), "poll");
+      }
+      for (std::size_t i = first_pipe; i < n; ++i) {
+        if (fds[i].revents == 0) continue;
+        if (fds[i].fd == run.in.get()) {
+          write_stdin(run);
+        } else {
+          UniqueFd& fd = fds[i].fd == run.out.get() ? run.out : run.err;
+          read_some(run, fd, kReadsPerTurn, w.buffer);
+        }
+      }
+      fire_timers(run);
+      if (fds[1].revents != 0) return on_exit(run, w);
+      requests = woken = fds[0].revents != 0;
     }
   }
 
-  ReadState read_some(Run& run, Stream which, std::size_t max_reads) {
-    Descriptor& d = pipe_of(run, which);
+  // Acts on cancel() and shutdown; true if the run is over (shut down). `woken`: the eventfd
+  // is readable, and is reset here.
+  bool take_requests(Run& run, Worker& w, bool woken) {
+    std::uint64_t counter;
+    if (woken) (void)::read(w.wake.get(), &counter, sizeof counter);
+    bool cancel, shut;
+    {
+      std::lock_guard lock(mutex_);
+      cancel = std::exchange(run.cancel_requested, false);
+      shut = stopping_;
+    }
+    if (shut) {
+      run.kill_reason = KillReason::shutdown;
+      on_exit(run, w);  // SIGKILLs the group first, so its wait is short
+      return true;
+    }
+    if (cancel) begin_kill(run, KillReason::cancelled);
+    return false;
+  }
+
+  static int poll_timeout_ms(const Run& run) {
+    std::optional<SteadyClock::time_point> next;
+    for (const auto& t : {run.deadline, run.grace_end, run.next_status_poll}) {
+      if (t && (!next || *t < *next)) next = t;
+    }
+    if (!next) return -1;
+    const auto left = *next - SteadyClock::now();
+    if (left <= SteadyClock::duration::zero()) return 0;
+    // Rounded up: waking before the timer is due would only poll again.
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+    return static_cast<int>(std::min<std::int64_t>(ms, std::numeric_limits<int>::max()));
+  }
+
+  void fire_timers(Run& run) {
+    const auto now = SteadyClock::now();
+    if (run.deadline && *run.deadline <= now) {
+      run.deadline.reset();
+      begin_kill(run, KillReason::timed_out);
+    }
+    if (run.grace_end && *run.grace_end <= now) {
+      run.grace_end.reset();
+      run.process->signal_group(SIGKILL);
+    }
+    if (run.next_status_poll && *run.next_status_poll <= now) {
+      poll_status_file(run);
+      run.next_status_poll = now + kStatusPollInterval;
+    }
+  }
+
+  // Reads until EAGAIN, EOF (closes `fd`) or `max_reads` chunks.
+  static void read_some(Run& run, UniqueFd& fd, std::size_t max_reads,
+                        std::array<char, kReadChunk>& buffer) {
+    const bool is_out = &fd == &run.out;
     for (std::size_t i = 0; i < max_reads; ++i) {
-      ssize_t n = read_retrying(d.native_handle(), buffer_.data(), buffer_.size());
+      ssize_t n = read_retrying(fd.get(), buffer.data(), buffer.size());
       if (n > 0) {
-        std::string_view data(buffer_.data(), static_cast<std::size_t>(n));
-        which == Stream::out ? consume_stdout(run, data) : consume_stderr(run, data);
+        std::string_view data(buffer.data(), static_cast<std::size_t>(n));
+        is_out ? consume_stdout(run, data) : consume_stderr(run, data);
         continue;
       }
-      if (n < 0 && errno == EAGAIN) return ReadState::would_block;
+      if (n < 0 && errno == EAGAIN) return;
       if (n < 0)
         log::warn("command runner: reading the program's output failed",
                   {{"job", run.spec.job_id.c_str()}, {"error", std::strerror(errno)}});
-      ErrorCode ignored;  // closing a pipe we own cannot fail in a way we could act on
-      d.close(ignored);
-      return ReadState::closed;
+      fd.reset();
+      return;
     }
-    return ReadState::more;
   }
 
-  void write_stdin(const RunPtr& run) {
-    const std::string& data = *run->spec.stdin_data;
-    while (run->stdin_written < data.size()) {
-      ssize_t n = ::write(run->in.native_handle(), data.data() + run->stdin_written,
-                          data.size() - run->stdin_written);
+  static void write_stdin(Run& run) {
+    const std::string& data = *run.spec.stdin_data;
+    while (run.stdin_written < data.size()) {
+      ssize_t n = ::write(run.in.get(), data.data() + run.stdin_written,
+                          data.size() - run.stdin_written);
       if (n > 0) {
-        run->stdin_written += static_cast<std::size_t>(n);
+        run.stdin_written += static_cast<std::size_t>(n);
       } else if (n < 0 && errno == EINTR) {
         continue;
       } else if (n < 0 && errno == EAGAIN) {
-        return run->in.async_wait(Descriptor::wait_write, [this, run](const ErrorCode& e) {
-          if (!e && !run->finished) write_stdin(run);
-        });
+        return;  // poll says when there is room again
       } else {
         if (errno == EPIPE) discard_pending_sigpipe();
         break;  // the program closed its stdin early; its exit tells the rest
       }
     }
-    ErrorCode ignored;
-    run->in.close(ignored);
+    run.in.reset();
   }
 
-  void schedule_status_poll(const RunPtr& run) {
-    run->status_poll.expires_after(kStatusPollInterval);
-    run->status_poll.async_wait([this, run](const ErrorCode& e) {
-      if (e || run->finished) return;
-      poll_status_file(*run);
-      schedule_status_poll(run);
-    });
+  static void begin_kill(Run& run, KillReason reason) {
+    if (run.kill_reason != KillReason::none) return;
+    if (run.process->exited()) return;  // too late: its exit is about to be reported
+    run.kill_reason = reason;
+    run.process->signal_group(SIGTERM);
+    run.grace_end = SteadyClock::now() + run.spec.kill_grace;
   }
 
-  void begin_kill(const RunPtr& run, KillReason reason) {
-    if (run->finished || !run->process || run->kill_reason != KillReason::none) return;
-    if (run->process->exited()) return;  // too late: its exit is about to be reported
-    run->kill_reason = reason;
-    run->process->signal_group(SIGTERM);
-    run->grace.expires_after(run->spec.kill_grace);
-    run->grace.async_wait([run](const ErrorCode& e) {
-      if (!e && !run->finished) run->process->signal_group(SIGKILL);
-    });
-  }
-
-  void on_exit(const RunPtr& run) {
-    Subprocess& process = *run->process;
+  void on_exit(Run& run, Worker& w) {
+    Subprocess& process = *run.process;
     process.signal_group(SIGKILL);  // leftovers in its group, while the zombie pins the id
-    run->exit_watch.release();
     const ExitStatus status = process.wait();
     // Everything the program wrote is in the pipes now. The group is dead, but a process that
     // left it could keep writing, so the drain is bounded.
-    for (Stream which : {Stream::out, Stream::err}) {
-      if (pipe_of(*run, which).is_open()) read_some(*run, which, kFinalDrainBytes / kReadChunk);
+    for (UniqueFd* fd : {&run.out, &run.err}) {
+      if (*fd) read_some(run, *fd, kFinalDrainBytes / kReadChunk, w.buffer);
     }
-    if (run->spec.protocol == ProgressProtocol::status_file) poll_status_file(*run);
-    finish(run, classify(*run, status));
+    if (run.spec.protocol == ProgressProtocol::status_file) poll_status_file(run);
+    finish(run, classify(run, status));
   }
 
-  void finish(const RunPtr& run, CommandResult result) {
-    run->finished = true;
-    run->deadline.cancel();
-    run->grace.cancel();
-    run->status_poll.cancel();
-    ErrorCode ignored;
-    run->out.close(ignored);
-    run->err.close(ignored);
-    run->in.close(ignored);
-    if (run->exit_watch.is_open()) run->exit_watch.release();
-    run->process.reset();
-    if (run->spec.stdin_data) {
-      std::fill(run->spec.stdin_data->begin(), run->spec.stdin_data->end(), '\0');
-      run->spec.stdin_data.reset();
+  void finish(Run& run, CommandResult result) {
+    run.finished = true;
+    run.out.reset();
+    run.err.reset();
+    run.in.reset();
+    run.process.reset();
+    if (run.spec.stdin_data) {
+      std::fill(run.spec.stdin_data->begin(), run.spec.stdin_data->end(), '\0');
+      run.spec.stdin_data.reset();
     }
+    const bool on_worker = worker_of == this;
     {
       std::lock_guard lock(mutex_);
-      runs_.erase(run->id);
+      runs_.erase(run.id);
+      run.wake_fd = -1;
+      if (on_worker) ++in_done_;
     }
-    auto done = std::move(run->done);
-    run->progress = nullptr;
+    auto done = std::move(run.done);
+    run.progress = nullptr;
     try {
       done(std::move(result));
     } catch (const std::exception& e) {
       log::error("command runner: done callback threw",
-                 {{"job", run->spec.job_id.c_str()}, {"what", e.what()}});
+                 {{"job", run.spec.job_id.c_str()}, {"what", e.what()}});
     }
-  }
-
-  void shut_down() {
-    std::vector<RunPtr> runs;
-    {
+    if (on_worker) {
       std::lock_guard lock(mutex_);
-      for (auto& [id, run] : runs_) runs.push_back(run);
-    }
-    for (auto& run : runs) {
-      if (run->finished) continue;
-      if (run->process) {
-        run->kill_reason = KillReason::shutdown;
-        on_exit(run);  // SIGKILLs the group first, so its wait is short
-      } else {
-        finish(run, CommandResult{CommandResult::Kind::cancelled, 0,
-                                  "cancelled: the command runner shut down", 0});
+      if (promised_ > --in_done_) {
+        --promised_;
+        takes_next = true;
       }
     }
-    work_.reset();
-    ioc_.stop();
   }
 
-  asio::io_context ioc_{1};
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  // A run started while one of our threads is in a done callback is taken by that thread when
+  // the callback returns: no other thread needs waking. That is the common case: a job's end
+  // lets the queue start the next, from the callback or from the store's writer meanwhile.
+  static thread_local const Impl* worker_of;
+  static thread_local bool takes_next;
+
   std::atomic<std::uint64_t> next_id_{1};
   std::mutex mutex_;
+  std::condition_variable work_;
   std::unordered_map<std::uint64_t, RunPtr> runs_;  // guarded by mutex_; the runs not finished
-  std::array<char, kReadChunk> buffer_;             // reactor thread only
-  std::mutex spawn_mutex_;
-  std::condition_variable spawn_wanted_;
-  std::condition_variable spawn_idle_;
-  std::deque<SpawnRequest> spawn_queue_;  // guarded by spawn_mutex_
-  int spawns_in_flight_ = 0;              // guarded by spawn_mutex_
-  bool spawning_stopped_ = false;         // guarded by spawn_mutex_
-  bool spawners_exit_ = false;            // guarded by spawn_mutex_
-  std::vector<std::thread> spawners_;
-  std::thread thread_;  // last: starts once the rest exists
+  std::deque<RunPtr> pending_;                      // guarded by mutex_; not taken by a thread
+  std::vector<std::unique_ptr<Worker>> workers_;    // guarded by mutex_; never shrinks
+  int idle_ = 0;                                    // guarded by mutex_; workers waiting
+  int wakes_ = 0;                                   // guarded by mutex_; notified, not yet up
+  int in_done_ = 0;   // guarded by mutex_; threads in a done callback
+  int promised_ = 0;  // guarded by mutex_; pending runs those threads take next (<= in_done_)
+  bool stopping_ = false;                           // guarded by mutex_
 };
+
+thread_local const CommandRunner::Impl* CommandRunner::Impl::worker_of = nullptr;
+thread_local bool CommandRunner::Impl::takes_next = false;
 
 CommandRunner::CommandRunner() : impl_(std::make_unique<Impl>()) {}
 CommandRunner::~CommandRunner() = default;

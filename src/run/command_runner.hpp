@@ -1,12 +1,16 @@
 // Runs command tasks (DESIGN §2): spawns programs without a shell, drains their pipes, parses
 // progress, enforces timeouts, kills on cancel, and reports one outcome per run.
 //
-// Threading: one reactor thread (an Asio io_context) owns every child once started: it reads
-// their pipes, watches status files, runs timers, kills and reaps exits via pidfds. A few
-// spawner threads do the vfork+exec (each blocks until its child has exec'd) so that spawns
-// overlap; they live as long as the runner, so PR_SET_PDEATHSIG ties each child to it. start()
-// and cancel() may be called from any thread; callbacks run on the reactor thread and must
-// not block.
+// Threading: each run has a thread of its own while it lasts, as a posix_spawn + waitpid loop
+// would: it spawns the child (vfork + exec; the runner's threads live as long as the runner,
+// so PR_SET_PDEATHSIG ties each child to it), drains its pipes, watches its status file, runs
+// its timers, kills and reaps it, all from one poll(2) on the pipes, the pidfd and an eventfd
+// for cancel(). Threads are made as concurrency needs them and kept for the next runs; a run
+// started while a thread is in a done callback is left for that thread, so a job's end
+// starting the next wakes no other thread. start() and cancel() may be called from any
+// thread. A run's callbacks run on its thread: `progress` should return quickly (the pipes
+// wait meanwhile); `done` may block briefly, e.g. to record the outcome (a run started
+// meanwhile may wait for it), but must not wait for another run.
 #pragma once
 
 #include <chrono>
@@ -54,7 +58,7 @@ class CommandRunner {
 
   CommandRunner();
   // Kills every child (SIGKILL to its process group), reaps it and calls its `done` with
-  // cancelled ("cancelled: the command runner shut down"), on the reactor thread, before
+  // cancelled ("cancelled: the command runner shut down"), on the run's thread, before
   // returning. Must not be called from a callback, nor concurrently with start().
   ~CommandRunner();
   CommandRunner(const CommandRunner&) = delete;

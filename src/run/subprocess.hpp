@@ -4,7 +4,7 @@
 //
 // Threading: a Subprocess is not synchronised; one thread uses it at a time. spawn() may be
 // called from any thread, but PR_SET_PDEATHSIG fires when the *thread* that spawned the child
-// exits, so spawn from a thread that lives as long as the children (CommandRunner's reactor).
+// exits, so spawn from a thread that lives as long as the children (CommandRunner's run threads).
 #pragma once
 
 #include <sys/types.h>
