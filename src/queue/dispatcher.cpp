@@ -14,7 +14,8 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// Set on the finisher pool's threads, where blocking file-system work is fine.
+// Set on the finisher pool's threads and the command runner's, where blocking work (the
+// store, the file system) is fine.
 thread_local bool on_finisher_thread = false;
 
 constexpr auto kRefreshInterval = std::chrono::milliseconds(20);
@@ -30,6 +31,15 @@ std::string node_name() {
 std::string seconds_text(Millis d) {
   if (d.count() % 1000 == 0) return fmt::format("{}s", d.count() / 1000);
   return fmt::format("{:.3g}s", d.count() / 1000.0);
+}
+
+// {output} must exist only for a program that is to overwrite it or is given its path.
+bool needs_output_file(const TaskEntry& task) {
+  const auto& command = task.config.command;
+  return !task.fn && (task.config.produces_output ||
+                      std::any_of(command.begin(), command.end(), [](const std::string& arg) {
+                        return arg.find("{output}") != std::string::npos;
+                      }));
 }
 
 Millis backoff(const TaskConfig& t, int attempt) {
@@ -190,6 +200,7 @@ ClaimRequest Dispatcher::reserve_claim() {
 
 void Dispatcher::deliver(std::vector<ClaimedJob> claimed, const ClaimRequest& reserved) {
   std::vector<Snapshot> started;
+  bool notify = false;
   {
     std::lock_guard lock(mutex_);
     if (abandoned_) return;  // stopped: the runners are gone; recovery settles these jobs
@@ -215,26 +226,34 @@ void Dispatcher::deliver(std::vector<ClaimedJob> claimed, const ClaimRequest& re
     }
     // A full batch means more may be waiting: claim again once slots free up.
     if (reserved.max_jobs > 0 && claimed.size() == reserved.max_jobs) wake_ = true;
+    notify = loop_has_work_locked();
   }
-  cv_.notify_all();
+  if (notify) cv_.notify_all();
   for (std::size_t i = 0; i < claimed.size(); ++i) {
     hub_.publish(started[i]);
-    const bool is_function = claimed_is_function(claimed[i]);
-    if (is_function) {
-      launch(std::move(claimed[i]));  // cheap: names an output path, posts to the pool
-    } else if (on_finisher_thread) {
-      launch(std::move(claimed[i]));  // a job's end made room: start the next one right here
+    if (on_finisher_thread || !makes_output_file(claimed[i])) {
+      // Function tasks name an output path and post to their pool; programs take a free job
+      // directory (made only while fewer exist than run at once) and hand the run to the
+      // command runner's thread: cheap enough for any thread.
+      launch(std::move(claimed[i]));
     } else {
-      // Taking a job directory and spawning is file-system work: keep it off this thread
-      // (the store's writer, or a submitter's).
+      // Creating the {output} file is file-system work: keep it off this thread (the
+      // store's writer, or a submitter's).
       post_finisher([this, c = std::move(claimed[i])]() mutable { launch(std::move(c)); });
     }
   }
 }
 
-bool Dispatcher::claimed_is_function(const ClaimedJob& claimed) const {
+bool Dispatcher::makes_output_file(const ClaimedJob& claimed) const {
   auto task = tasks_.find(claimed.job.task);
-  return task && task->fn;
+  return task && needs_output_file(*task);
+}
+
+// Whether the dispatcher thread's wait predicate holds (or stop() waits): a notify would
+// otherwise wake it for nothing, once or twice per job.
+bool Dispatcher::loop_has_work_locked() const {
+  return stopping_ || reschedule_ ||
+         (wake_ && busy_slots_locked() < static_cast<std::size_t>(config_.concurrency));
 }
 
 void Dispatcher::claim_and_start() {
@@ -287,15 +306,9 @@ void Dispatcher::launch(ClaimedJob claimed) {
     fail_later(id, fmt::format("unknown task '{}': it is not configured on this node", claimed.job.task));
     return;
   }
-  const auto& command = task->config.command;
   const bool program = !task->fn;
-  // {output} must exist only for a program that is to overwrite it or is given its path.
-  const bool output_file =
-      program && (task->config.produces_output ||
-                  std::any_of(command.begin(), command.end(),
-                              [](const std::string& arg) { return arg.find("{output}") != std::string::npos; }));
   auto attempt = results_.prepare(id, claimed.job.attempt,
-                                  ResultDir::Needs{.job_dir = program, .output_file = output_file});
+                                  ResultDir::Needs{.job_dir = program, .output_file = needs_output_file(*task)});
   if (!attempt) {
     fail_later(id, attempt.error().detail);
     return;
@@ -326,30 +339,31 @@ void Dispatcher::start_command(const std::string& id, const TaskEntry& task,
   const auto run_id = commands_->start(
       std::move(*spec),
       [this, id](double f, std::optional<std::string> m) { on_progress(id, f, std::move(m)); },
+      // On the run's own thread, which may block: recording the outcome there, and starting
+      // the job the store claims in its place, needs no other thread woken.
       [this, id](run::CommandResult res) {
-        post_finisher([this, id, res = std::move(res)] {
-          using Kind = run::CommandResult::Kind;
-          Ending e;
-          e.returncode = res.returncode;
-          switch (res.kind) {
-            case Kind::succeeded:
-              e.state = JobState::succeeded;
-              e.returncode = 0;
-              e.publish_output = res.output_size > 0;
-              break;
-            case Kind::cancelled:
-              e.state = JobState::cancelled;
-              e.error = "cancelled";
-              break;
-            case Kind::failed:
-            case Kind::timed_out:
-              e.state = JobState::failed;
-              e.error = res.error;
-              e.retryable = true;
-              break;
-          }
-          complete(id, std::move(e));
-        });
+        on_finisher_thread = true;
+        using Kind = run::CommandResult::Kind;
+        Ending e;
+        e.returncode = res.returncode;
+        switch (res.kind) {
+          case Kind::succeeded:
+            e.state = JobState::succeeded;
+            e.returncode = 0;
+            e.publish_output = res.output_size > 0;
+            break;
+          case Kind::cancelled:
+            e.state = JobState::cancelled;
+            e.error = "cancelled";
+            break;
+          case Kind::failed:
+          case Kind::timed_out:
+            e.state = JobState::failed;
+            e.error = res.error;
+            e.retryable = true;
+            break;
+        }
+        complete(id, std::move(e));
       });
   if (attach_run(id, run_id)) commands_->cancel(run_id);
 }
@@ -485,6 +499,7 @@ void Dispatcher::complete(const std::string& id, Ending ending) {
   outcome.seq = r.job.seq + 1;
   auto job = store_.finish(id, outcome);
   results_.discard(r.attempt);
+  bool notify = false;
   {
     std::lock_guard lock(mutex_);
     running_.erase(id);
@@ -507,8 +522,9 @@ void Dispatcher::complete(const std::string& id, Ending ending) {
     } else {
       stats_.failed++;
     }
+    notify = loop_has_work_locked();
   }
-  cv_.notify_all();
+  if (notify) cv_.notify_all();
   if (!job) {
     log::error("recording a job's outcome failed; start-up recovery will settle it",
                {{"job", id}, {"error", job.error().detail}});

@@ -6,9 +6,10 @@
 // queue-position refreshes for watched queued jobs, function-task timeouts, the sweeper.
 //
 // Threading: one dispatcher thread runs the claim loop and timers. Runner callbacks arrive on
-// the runners' threads; command outcomes are recorded on a small finisher pool (so the
-// reactor never blocks on the store), function outcomes on the worker that ran them. All
-// shared state is under mutex_; store calls and hub publishes happen outside it.
+// the runners' threads; outcomes are recorded there (a command's on its run's thread, a
+// function's on the worker that ran it); a small finisher pool records failures to launch and
+// creates {output} files for launches claimed on the store's writer or a submitter's thread.
+// All shared state is under mutex_; store calls and hub publishes happen outside it.
 #pragma once
 
 #include "queue/progress_hub.hpp"
@@ -86,7 +87,8 @@ class Dispatcher {
   void fail_later(const std::string& id, std::string error);
   // Runs `fn` on the finisher pool; an exception it throws is logged.
   void post_finisher(std::function<void()> fn);
-  bool claimed_is_function(const ClaimedJob& claimed) const;
+  bool makes_output_file(const ClaimedJob& claimed) const;
+  bool loop_has_work_locked() const;
   // Records a started run's id; true if a stop was asked for before it existed (cancel it).
   bool attach_run(const std::string& id, std::uint64_t run_id);
   std::size_t busy_slots_locked() const;
