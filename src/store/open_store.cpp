@@ -25,7 +25,7 @@ Result<std::unique_ptr<Store>> open_store(const Config& config) {
     return sqlite::open_sqlite_store(path.string(), config.durability);
   }
   if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
-    return postgres::open_pg_store(url);
+    return postgres::open_pg_store(url, config.durability);
   }
   return make_error(Errc::config_invalid,
                     fmt::format("store: unsupported store URL '{}'; expected \"sqlite:PATH\" or \"postgresql://…\"",

@@ -9,16 +9,42 @@ namespace wq::postgres {
 
 Params& Params::add(double v) { return add(fmt::format("{}", v)); }
 
+namespace {
+
+void append_element(std::string& out, std::string_view item) {
+  out += '"';
+  std::size_t plain = 0;  // start of the run of characters not yet appended
+  for (std::size_t i = 0; i < item.size(); ++i) {
+    if (item[i] != '"' && item[i] != '\\') continue;
+    out.append(item.substr(plain, i - plain));
+    out += '\\';
+    plain = i;
+  }
+  out.append(item.substr(plain));
+  out += '"';
+}
+
+}  // namespace
+
 Params& Params::add_array(const std::vector<std::string>& items) {
   std::string out = "{";
   for (std::size_t i = 0; i < items.size(); ++i) {
     if (i > 0) out += ',';
-    out += '"';
-    for (char c : items[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
+    append_element(out, items[i]);
+  }
+  out += '}';
+  return add(out);
+}
+
+Params& Params::add_array(const std::vector<std::optional<std::string>>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ',';
+    if (items[i]) {
+      append_element(out, *items[i]);
+    } else {
+      out += "NULL";
     }
-    out += '"';
   }
   out += '}';
   return add(out);

@@ -38,6 +38,8 @@ class Params {
   }
   // A text[] literal, e.g. {"a","b"}.
   Params& add_array(const std::vector<std::string>& items);
+  // An array literal with NULL for std::nullopt; the statement casts it (e.g. $1::bigint[]).
+  Params& add_array(const std::vector<std::optional<std::string>>& items);
   const std::vector<std::optional<std::string>>& values() const { return values_; }
 
  private:

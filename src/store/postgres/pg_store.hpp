@@ -11,12 +11,12 @@
 // interrupted. finish() is fenced by the lease: a node
 // whose job was recovered elsewhere cannot record an outcome for it.
 //
-// Threading: any thread may call any method. Writes are queued for a few writer threads, each
-// with its own connection; a free writer runs every write waiting at that moment in one
-// transaction and one commit (group commit, as in the SQLite store), so round trips to the
-// server overlap. If a statement in a batch fails (a deadlock with another writer or node, a
-// lost connection), the batch is rolled back and each write is retried in its own
-// transaction. Reads use a pool of connections. The lease heartbeat (pg_leases.hpp) and
+// Threading: any thread may call any method. Writes are queued for the writer thread (its own
+// connection), which runs every write waiting at that moment in one transaction and one commit
+// (group commit, as in the SQLite store): the batch's submits in one INSERT, its finishes in
+// one UPDATE, then one claim for the free slots. If a statement in a batch fails (a deadlock
+// with another node, a lost connection), the batch is rolled back and each write is retried in
+// its own transaction. Reads use a pool of connections. The lease heartbeat (pg_leases.hpp) and
 // LISTEN/NOTIFY (pg_events.hpp) have their own threads and connections.
 #pragma once
 
@@ -29,6 +29,10 @@ namespace wq::postgres {
 
 // Connects, migrates and starts the writer and heartbeat threads. Errc::config_invalid for a
 // bad URL or lease; Errc::store_failed when the database cannot be reached or migrated.
-Result<std::unique_ptr<Store>> open_pg_store(const std::string& url);
+// `durability` process: the writers commit with synchronous_commit off (an acknowledged write
+// is in PostgreSQL, which survives the death of wqd, but a crash of PostgreSQL or its machine
+// may lose the last fraction of a second of commits); fsync: with synchronous_commit on.
+Result<std::unique_ptr<Store>> open_pg_store(const std::string& url,
+                                             Durability durability = Durability::fsync);
 
 }  // namespace wq::postgres
