@@ -60,6 +60,7 @@ class PgEvents {
 
   const std::string conninfo_;
   const std::string node_;
+  const std::string own_prefix_;  // how every payload this node sends begins
   const Fetch fetch_;
   int wake_pipe_[2] = {-1, -1};
 
