@@ -8,6 +8,7 @@
 //           time goes per job: CPU of the nodes (getrusage) and of the PostgreSQL processes
 //           (/proc), statements and commits (pg_stat_statements), the costliest statements;
 //           and PG-CLAIM-low/-high: claim statements per claimed job at low and high load.
+//   PG-W1-PROFILE  only the three-node drain, 2,000 jobs: to run under callgrind.
 //   PG-LAT  submit -> start latency p50 when the job is submitted on a full node and started
 //           by an idle one woken by LISTEN/NOTIFY; and on the submitting node itself (claimed
 //           in the submit's own transaction).
@@ -59,6 +60,9 @@ class Meter {
       : cluster_(cluster), url_(std::move(db_url)) {
     wq::test::pg_exec(cluster_.url(), "SELECT pg_stat_statements_reset()");
     self_cpu0_ = self_cpu();
+    self_sys0_ = self_cpu(true);
+    switches0_ = switches();
+    threads0_ = thread_switches();
     server_cpu0_ = server_cpu();
   }
 
@@ -67,7 +71,9 @@ class Meter {
     double calls = 0, rows = 0, ms = 0;
   };
   struct Report {
-    double self_cpu = 0, server_cpu = 0;  // seconds
+    double self_cpu = 0, self_sys = 0, server_cpu = 0;  // seconds; self_sys: in the kernel
+    double switches = 0;  // this process's context switches (voluntary and not)
+    std::map<std::string, double> switches_by_thread;  // by thread name
     std::vector<Statement> statements;
     double calls(std::string_view prefix) const {
       double n = 0;
@@ -83,6 +89,12 @@ class Meter {
   Report stop() const {
     Report r;
     r.self_cpu = self_cpu() - self_cpu0_;
+    r.self_sys = self_cpu(true) - self_sys0_;
+    r.switches = switches() - switches0_;
+    for (const auto& [tid, named] : thread_switches()) {
+      auto it = threads0_.find(tid);
+      r.switches_by_thread[named.first] += named.second - (it == threads0_.end() ? 0 : it->second.second);
+    }
     auto now = server_cpu();
     for (const auto& [pid, t] : now) {
       auto it = server_cpu0_.find(pid);
@@ -113,10 +125,16 @@ class Meter {
   static void print(std::string_view what, const Report& r, int jobs) {
     double calls = 0;
     for (const auto& s : r.statements) calls += s.calls;
-    fmt::print("# {}: per job: wqd CPU {:.0f} us, postgres CPU {:.0f} us, {:.2f} statements, "
-               "{:.3f} commits\n",
-               what, 1e6 * r.self_cpu / jobs, 1e6 * r.server_cpu / jobs, calls / jobs,
+    fmt::print("# {}: per job: wqd CPU {:.0f} us ({:.0f} in the kernel, {:.1f} context switches), "
+               "postgres CPU {:.0f} us, {:.2f} statements, {:.3f} commits\n",
+               what, 1e6 * r.self_cpu / jobs, 1e6 * r.self_sys / jobs, r.switches / jobs,
+               1e6 * r.server_cpu / jobs, calls / jobs,
                r.calls("COMMIT") / jobs);
+    std::string by_thread;
+    for (const auto& [name, n] : r.switches_by_thread) {
+      if (n / jobs >= 0.5) by_thread += fmt::format(" {} {:.1f}", name, n / jobs);
+    }
+    fmt::print("#   context switches per job by thread:{}\n", by_thread);
     int shown = 0;
     for (const auto& s : r.statements) {
       if (++shown > 10) break;
@@ -127,11 +145,34 @@ class Meter {
   }
 
  private:
-  static double self_cpu() {
+  // User + system seconds of this process, or only the system part.
+  static double self_cpu(bool only_sys = false) {
     rusage u{};
     ::getrusage(RUSAGE_SELF, &u);
-    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+    auto secs = [](const timeval& t) {
+      return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+    };
+    return only_sys ? secs(u.ru_stime) : secs(u.ru_utime) + secs(u.ru_stime);
+  }
+  static double switches() {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_nvcsw + u.ru_nivcsw);
+  }
+  // tid -> (thread name, voluntary + involuntary context switches)
+  static std::map<int, std::pair<std::string, double>> thread_switches() {
+    std::map<int, std::pair<std::string, double>> out;
+    for (const auto& e : fs::directory_iterator("/proc/self/task")) {
+      std::ifstream in(e.path() / "status");
+      std::string line, name;
+      double n = 0;
+      while (std::getline(in, line)) {
+        if (line.starts_with("Name:")) name = line.substr(line.find_first_not_of(" \t", 5));
+        if (line.find("ctxt_switches:") != std::string::npos) n += std::stod(line.substr(line.find(':') + 1));
+      }
+      out[std::stoi(e.path().filename())] = {name, n};
+    }
+    return out;
   }
   // utime + stime of the postmaster and its children, by pid.
   std::map<int, double> server_cpu() const {
@@ -162,7 +203,8 @@ class Meter {
 
   const wq::test::PgCluster& cluster_;
   const std::string url_;
-  double self_cpu0_ = 0;
+  double self_cpu0_ = 0, self_sys0_ = 0, switches0_ = 0;
+  std::map<int, std::pair<std::string, double>> threads0_;
   std::map<int, double> server_cpu0_;
 };
 
@@ -170,13 +212,15 @@ struct Nodes {
   std::vector<std::unique_ptr<TempDir>> dirs;
   std::vector<std::unique_ptr<wq::Queue>> queues;
 
-  Nodes(const std::string& url, const std::vector<int>& concurrency) {
+  Nodes(const std::string& url, const std::vector<int>& concurrency,
+        wq::Durability durability = wq::Durability::process) {
     for (int c : concurrency) {
       dirs.push_back(std::make_unique<TempDir>());
       wq::Config config;
       config.store = url;
       config.data_dir = dirs.back()->path;
       config.concurrency = c;
+      config.durability = durability;
       queues.push_back(std::make_unique<wq::Queue>(config));
     }
   }
@@ -196,9 +240,10 @@ struct Run {
 };
 
 // Drains `jobs` no-op jobs submitted by `submitters` threads round-robin over `nodes` nodes.
-Run w1_run(const wq::test::PgCluster& cluster, int nodes, int jobs, int submitters) {
+Run w1_run(const wq::test::PgCluster& cluster, int nodes, int jobs, int submitters,
+           wq::Durability durability = wq::Durability::process) {
   const std::string url = fresh_database(cluster);
-  Nodes n(url, std::vector<int>(nodes, 8));
+  Nodes n(url, std::vector<int>(nodes, 8), durability);
   for (auto& q : n.queues) q->register_task("noop", [](wq::TaskContext&) {});
   Meter meter(cluster, url);
   const auto t0 = SteadyClock::now();
@@ -273,11 +318,16 @@ void pg_w1(const wq::test::PgCluster& cluster) {
   Meter::print("PG-W1-1node", one.report, kJobs);
   const Run three = w1_run(cluster, 3, kJobs, 8);
   Meter::print("PG-W1 (3 nodes)", three.report, kJobs);
+  const Run fsync = w1_run(cluster, 3, kJobs, 8, wq::Durability::fsync);
+  Meter::print("PG-W1-fsync (3 nodes)", fsync.report, kJobs);
   result("PG-W1-1node", one.rate, "jobs/s", commits,
-         "one node, 10000 no-op function jobs, concurrency 8; limit = pgbench single-row commits/s (8 clients)");
+         "one node, 10000 no-op function jobs, concurrency 8, durability process; limit = pgbench single-row commits/s (8 clients)");
   result("PG-W1", three.rate, "jobs/s", commits,
-         "three nodes, 10000 no-op function jobs, concurrency 8 each; limit = pgbench single-row "
-         "commits/s (8 clients); target >= 5000 jobs/s");
+         "three nodes, 10000 no-op function jobs, concurrency 8 each, durability process "
+         "(synchronous_commit off); limit = pgbench single-row commits/s (8 clients); target >= "
+         "5000 jobs/s");
+  result("PG-W1-fsync", fsync.rate, "jobs/s", commits,
+         "the same with durability fsync (synchronous_commit on: every commit flushed)");
   const ClaimCost lo = claim_cost(low.report), hi = claim_cost(three.report);
   result("PG-CLAIM-low", lo.statements, "statements/job", std::nullopt,
          fmt::format("claim statements per claimed job, 1 node, 1 submitter ({:.1f} jobs per "
@@ -355,8 +405,12 @@ int main(int argc, char** argv) {
         pg_w1(*cluster);
       } else if (w == "PG-LAT") {
         pg_lat(*cluster);
+      } else if (w == "PG-W1-PROFILE") {
+        // For valgrind --tool=callgrind: only the three-node drain, smaller.
+        const Run r = w1_run(*cluster, 3, 2000, 8);
+        Meter::print("PG-W1-PROFILE (3 nodes, 2000 jobs)", r.report, 2000);
       } else {
-        std::fprintf(stderr, "wq-bench-pg: unknown workload '%s' (PG-W1, PG-LAT)\n", w.c_str());
+        std::fprintf(stderr, "wq-bench-pg: unknown workload '%s' (PG-W1, PG-LAT, PG-W1-PROFILE)\n", w.c_str());
         return 2;
       }
     }
