@@ -118,6 +118,8 @@ void append_value(const boost::json::value& v, Form form, std::string& out) {
 
 }  // namespace
 
+void append_json_string(std::string_view s, std::string& out) { append_string(s, out); }
+
 void append_json_text(const boost::json::value& v, std::string& out) {
   append_value(v, Form::plain, out);
 }
