@@ -408,22 +408,29 @@ class SqliteStore final : public Store {
       return std::nullopt;
     }
     if (!claim_hook_.reserve) return std::nullopt;
-    ClaimRequest budget;
     if (!early_) {
       reserved = claim_hook_.reserve();
-      budget = *reserved;
-    } else {
-      reserved = early_->total;
-      budget = early_->left;
-      claimed = std::move(early_->started);
-      if (finished_in_batch_) {
-        // Slots this batch's finishes freed come with a fresh reservation; both are delivered
-        // as one. (Without a finish, a slot freed meanwhile belongs to a later batch's claim.)
-        const ClaimRequest more = claim_hook_.reserve();
-        budget = merged(budget, more);
-        reserved = merged(*reserved, more);
-      }
+      return claim_within(*reserved, claimed);
     }
+    reserved = early_->total;
+    claimed = std::move(early_->started);
+    const std::size_t before = claimed.size();
+    if (auto e = claim_within(early_->left, claimed)) return e;
+    // A slot a finish in this batch freed after the reservation was taken is not in it. It is
+    // needed only if the reservation ran out (jobs may still be queued) or per-task caps
+    // limit it; then a second reservation joins the first and both are delivered as one.
+    // (Reserving while another reservation is out makes the dispatcher claim once more.)
+    const bool ran_out = claimed.size() - before >= early_->left.max_jobs;
+    const bool capped = std::any_of(early_->total.tasks.begin(), early_->total.tasks.end(),
+                                    [&](const TaskBudget& t) { return t.slots < early_->total.max_jobs; });
+    if (!finished_in_batch_ || !(ran_out || capped)) return std::nullopt;
+    ClaimRequest more = claim_hook_.reserve();
+    reserved = merged(*reserved, more);
+    return claim_within(more, claimed);
+  }
+
+  // Claims within `budget` and appends what it claimed.
+  std::optional<Error> claim_within(const ClaimRequest& budget, std::vector<ClaimedJob>& claimed) {
     if (budget.max_jobs == 0 || budget.tasks.empty()) return std::nullopt;
     auto c = do_claim(budget);
     if (!c) return c.error();
