@@ -110,6 +110,9 @@ class Queue {
   Result<JobPage> list(const JobFilter& filter);
   // The job's current snapshot, with live progress and queue position.
   Result<Snapshot> snapshot(std::string_view id, const std::optional<std::string>& owner = {});
+  // The n_ahead_in_queue of a job just returned by submit, get or cancel, as it is now: 0
+  // unless the job is still queued. Cheaper than snapshot(): the job is not read again.
+  std::int64_t n_ahead(const Job& job);
 
   // A queued job never starts; a running one is told to stop (SIGTERM, then SIGKILL after the
   // task's kill_grace) and ends cancelled. Returns the job as it is after the request.

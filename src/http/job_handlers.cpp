@@ -14,13 +14,9 @@ namespace json = boost::json;
 
 constexpr std::size_t kMaxPageSize = 1000;
 
-json::object job_json(Queue& queue, const Job& job, const std::string& tenant) {
+json::object job_json(Queue& queue, const Job& job) {
   json::object o = to_json(job);
-  std::int64_t ahead = 0;
-  if (job.state == JobState::queued) {
-    if (auto snap = queue.snapshot(job.id, tenant)) ahead = snap->n_ahead_in_queue;
-  }
-  o["n_ahead_in_queue"] = ahead;
+  o["n_ahead_in_queue"] = queue.n_ahead(job);
   return o;
 }
 
@@ -45,7 +41,7 @@ Response submit_job(RequestContext& ctx, const Request& req) {
   auto submitted = ctx.env.queue.submit(*spec);
   if (!submitted) return problem(req, submitted.error());
   Response res = json_response(req, submitted->created ? Status::created : Status::ok,
-                               job_json(ctx.env.queue, submitted->job, ctx.tenant));
+                               job_json(ctx.env.queue, submitted->job));
   res.set(bhttp::field::location, "/v1/jobs/" + submitted->job.id);
   return res;
 }
@@ -53,7 +49,7 @@ Response submit_job(RequestContext& ctx, const Request& req) {
 Response get_job(RequestContext& ctx, const Request& req) {
   auto job = ctx.env.queue.get(ctx.args[0], ctx.tenant);
   if (!job) return problem(req, job.error());
-  return json_response(req, Status::ok, job_json(ctx.env.queue, *job, ctx.tenant));
+  return json_response(req, Status::ok, job_json(ctx.env.queue, *job));
 }
 
 Response list_jobs(RequestContext& ctx, const Request& req) {
@@ -108,7 +104,7 @@ Response search_jobs(RequestContext& ctx, const Request& req) {
 Response cancel_job(RequestContext& ctx, const Request& req) {
   auto job = ctx.env.queue.cancel(ctx.args[0], ctx.tenant);
   if (!job) return problem(req, job.error());
-  return json_response(req, Status::ok, job_json(ctx.env.queue, *job, ctx.tenant));
+  return json_response(req, Status::ok, job_json(ctx.env.queue, *job));
 }
 
 }  // namespace wq::http

@@ -154,6 +154,13 @@ class Queue::Impl {
     return current_snapshot(*job);
   }
 
+  // The store counts only a job still queued in the store, so a `job` read before it was
+  // claimed or cancelled gets 0, as from a fresh read. A running job needs no store read.
+  std::int64_t n_ahead(const Job& job) {
+    if (job.state != JobState::queued || dispatcher_->live_snapshot(job.id)) return 0;
+    return store_->n_ahead(job);
+  }
+
   Snapshot current_snapshot(const Job& job) {
     if (auto live = dispatcher_->live_snapshot(job.id)) return *live;
     Snapshot snap = snapshot_of(job);
@@ -284,6 +291,7 @@ Result<JobPage> Queue::list(const JobFilter& filter) { return impl_->list(filter
 Result<Snapshot> Queue::snapshot(std::string_view id, const std::optional<std::string>& owner) {
   return impl_->snapshot(id, owner);
 }
+std::int64_t Queue::n_ahead(const Job& job) { return impl_->n_ahead(job); }
 Result<Job> Queue::cancel(std::string_view id, const std::optional<std::string>& owner) {
   return impl_->cancel(id, owner);
 }

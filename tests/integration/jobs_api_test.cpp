@@ -112,6 +112,26 @@ TEST_F(JobsApi, GetReturnsTheJobAndAnUnknownIdIs404) {
   EXPECT_EQ(missing.json().at("status").as_int64(), 404);
 }
 
+// n_ahead_in_queue in the submit and GET answers: the running job plus the queued ones ahead.
+TEST(JobsApiQueue, SubmitAndGetAnswerTheQueuePosition) {
+  WqdProcess server("concurrency = 1\n[server]\nopen = true\n" + test_tasks_toml());
+  ASSERT_NE(server.port(), 0) << "wqd did not start";
+  HttpClient c(server.port());
+  Reply running = c.post("/v1/jobs", R"({"task":"hold","params":{"ms":600000}})");
+  ASSERT_EQ(running.status, 201u) << running.body;
+  const std::string running_id(running.json().at("id").as_string());
+  Reply first = c.post("/v1/jobs", R"({"task":"hold","params":{"ms":1},"key":"first"})");
+  Reply second = c.post("/v1/jobs", R"({"task":"hold","params":{"ms":1},"key":"second"})");
+  ASSERT_EQ(second.status, 201u) << second.body;
+  EXPECT_EQ(first.json().at("n_ahead_in_queue").as_int64(), 1) << first.body;
+  EXPECT_EQ(second.json().at("n_ahead_in_queue").as_int64(), 2) << second.body;
+  const std::string second_id(second.json().at("id").as_string());
+  EXPECT_EQ(c.get("/v1/jobs/" + second_id).json().at("n_ahead_in_queue").as_int64(), 2);
+  Reply cancelled = c.post("/v1/jobs/" + second_id + "/cancel", "");
+  EXPECT_EQ(cancelled.json().at("n_ahead_in_queue").as_int64(), 0) << cancelled.body;
+  c.post("/v1/jobs/" + running_id + "/cancel", "");
+}
+
 TEST_F(JobsApi, ListPagesWithACursorAndFiltersByTaskAndState) {
   HttpClient c(server_->port());
   std::set<std::string> mine;
