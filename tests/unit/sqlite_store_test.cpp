@@ -75,7 +75,7 @@ TEST(SqliteStore, ASubmitWithAFreeSlotStartsInItsOwnCommitButNeverOvertakesAQueu
   auto a = (*store)->submit(job_of(1));
   ASSERT_TRUE(a) << a.error().detail;
   ASSERT_EQ(slots.started.size(), 1u);
-  const Job& started = slots.started[0];
+  const Job started = slots.started[0];  // a copy: later starts grow the vector
   EXPECT_EQ(started.id, a->job.id);
   EXPECT_EQ(started.state, JobState::running);
   EXPECT_EQ(started.attempt, 1);
