@@ -4,6 +4,8 @@
 //
 //   wq-bench-http submit PORT TASK          creates one job, prints its id (HTTP-GET's target)
 //   wq-bench-http get PORT TARGET           prints the body of GET TARGET (nginx serves the same)
+//   wq-bench-http gets PORT TARGET N        N keep-alive GETs of TARGET on one connection, each
+//                                           answered 200 (bench/http_callgrind.sh's GET load)
 //   wq-bench-http free-port                 prints a loopback TCP port free at the moment
 //   wq-bench-http w1 PORT PID [N] [CONNS]   HTTP-W1: N no-op submits from CONNS keep-alive
 //                                           connections, each awaited; wall time from the first
@@ -226,11 +228,14 @@ double cpu_seconds_of(int pid) {
 }
 
 int w1(unsigned short port, int pid, int n, int conns) {
+  // Params unique to this run: a second run against the same server must not dedup to the
+  // first run's jobs (they succeeded, so their keys return them and nothing new would finish).
+  const int run = ::getpid();
   {
     Conn c(port);
     const auto before = finished(c);
-    for (int i = 0; i < 100; ++i) submit(c, "noop", fmt::format(R"({{"warm":{}}})", i));
-    while (finished(c) < before + 100) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    for (int i = 0; i < 100; ++i) submit(c, "noop", fmt::format(R"({{"warm":{},"run":{}}})", i, run));
+    while (finished(c) < before + 100) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   Conn monitor(port);
   const auto base = finished(monitor);
@@ -242,13 +247,17 @@ int w1(unsigned short port, int pid, int n, int conns) {
   const auto t0 = now_ns();
   for (int t = 0; t < conns; ++t) {
     threads.emplace_back([&, t] {
-      for (int i = t; i < n; i += conns) submit(*cs[t], "noop", fmt::format(R"({{"i":{}}})", i));
+      for (int i = t; i < n; i += conns)
+        submit(*cs[t], "noop", fmt::format(R"({{"i":{},"run":{}}})", i, run));
     });
   }
   for (auto& th : threads) th.join();
   const auto submitted = now_ns();
-  while (finished(monitor) < base + static_cast<std::uint64_t>(n))
-    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  // Polled every 0.5 ms, or every $WQ_W1_POLL_US (bench/http_callgrind.sh polls rarely, so
+  // that /metrics answers do not swamp the instruction count of the jobs).
+  const char* poll_env = std::getenv("WQ_W1_POLL_US");
+  const auto poll = std::chrono::microseconds(poll_env ? std::atoi(poll_env) : 500);
+  while (finished(monitor) < base + static_cast<std::uint64_t>(n)) std::this_thread::sleep_for(poll);
   const double wall = ms(now_ns() - t0) / 1000.0;
   const double cpu = cpu_seconds_of(pid) - cpu0;
   result("HTTP-W1", n / wall, "jobs/s", 15000,
@@ -541,6 +550,14 @@ int main(int argc, char** argv) {
     std::fwrite(r.body.data(), 1, r.body.size(), stdout);
     return 0;
   }
+  if (mode == "gets" && argc == 5) {
+    Conn c(port);
+    for (int i = std::atoi(argv[4]); i > 0; --i) {
+      auto r = c.request("GET", argv[3]);
+      if (r.status != 200) fail(fmt::format("GET {}: HTTP {}", argv[3], r.status));
+    }
+    return 0;
+  }
   if (mode == "free-port") return free_port();
   if (mode == "w1" && argc >= 4)
     return w1(port, std::atoi(argv[3]), arg_int(argc, argv, 4, 10000), arg_int(argc, argv, 5, 8));
@@ -550,7 +567,7 @@ int main(int argc, char** argv) {
                   std::atoi(argv[7]));
   if (mode == "child" && argc == 5) return child(argv[2], std::atoi(argv[3]), std::atoi(argv[4]));
   std::fprintf(stderr,
-               "usage: wq-bench-http submit PORT TASK | get PORT TARGET | free-port | w1 PORT SERVER_PID [N] [CONNS] | "
+               "usage: wq-bench-http submit PORT TASK | get PORT TARGET | gets PORT TARGET N | free-port | w1 PORT SERVER_PID [N] [CONNS] | "
                "w2 PORT [N] [WARM] | fanout PORT SERVER_PID TASK STREAMS LINES INTERVAL_MS | "
                "child GO LINES INTERVAL_MS\n");
   return 2;
