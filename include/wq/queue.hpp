@@ -8,7 +8,7 @@
 //
 // Threading: every method is safe to call from any thread. Jobs run on internal threads: a
 // dispatcher thread claims work, function tasks run on a worker pool of `concurrency`
-// threads, command tasks are driven by one reactor thread, the store has its writer thread.
+// threads, each running command has a thread of its own, the store has its writer thread.
 // Watch callbacks run on those internal threads and must not block.
 #pragma once
 

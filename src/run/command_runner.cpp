@@ -73,7 +73,7 @@ ssize_t read_retrying(int fd, char* buffer, std::size_t size) {
   return n;
 }
 
-// The reactor thread takes no asynchronous signals: the application's handlers run elsewhere,
+// The runner's threads take no asynchronous signals: the application's handlers run elsewhere,
 // and a write to a closed stdin pipe yields EPIPE (plus a pending SIGPIPE we discard) rather
 // than killing the process.
 void block_async_signals() {
