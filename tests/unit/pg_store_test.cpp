@@ -1,6 +1,7 @@
 // What only the PostgreSQL store does: several stores (nodes) on one database. The behaviour
 // every store shares is the conformance suite (store_conformance_test.cpp).
 #include "core/spec.hpp"
+#include "store/postgres/migrations.hpp"
 #include "support/pg_cluster.hpp"
 #include "support/temp_dir.hpp"
 #include "wq/store.hpp"
@@ -84,7 +85,8 @@ TEST_F(PgStoreTest, FourNodesMigratingAnEmptyDatabaseAtOnceAllOpen) {
   std::vector<std::unique_ptr<Store>> nodes;
   for (auto& f : opening) nodes.push_back(f.get());
   for (auto& n : nodes) ASSERT_TRUE(n);
-  EXPECT_EQ(test::pg_value(db.url(), "SELECT max(version) FROM wq_schema"), "2");
+  EXPECT_EQ(test::pg_value(db.url(), "SELECT max(version) FROM wq_schema"),
+            std::to_string(postgres::kMigrations.size()));
   EXPECT_EQ(test::pg_value(db.url(), "SELECT count(*) FROM wq_schema"), "1");
 }
 

@@ -22,6 +22,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -369,9 +370,6 @@ class PgStore final : public Store {
   }
 
  private:
-  // One write waiting for the writer thread; lives on the caller's stack until `done`. `run`
-  // may be run twice (once in a shared batch that failed, once alone): it touches nothing
-  // but the database and its own result.
   // A submit or finish that a batch settles together with the others of its kind, one
   // statement for all (run_batched()); one it does not settle runs its Op::run as usual.
   struct SubmitArgs {
@@ -387,6 +385,9 @@ class PgStore final : public Store {
     std::optional<Result<Job>>* result;
   };
 
+  // One write waiting for the writer thread; lives on the caller's stack until `done`. `run`
+  // may be run twice (once in a shared batch that failed, once alone): it touches nothing
+  // but the database and its own result.
   struct Op {
     std::function<bool(PgConn&)> run;  // true: a statement failed (the transaction is aborted)
     bool may_start_work = false;       // a submit, finish or recovery: claim in its commit
@@ -461,6 +462,10 @@ class PgStore final : public Store {
         // bad write does not fail the others.
         log::warn("postgresql batch failed; retrying its writes one by one",
                   {{"error", failure->detail}, {"writes", batch.size()}});
+        {
+          std::lock_guard lock(tasks_mutex_);
+          registered_tasks_.clear();  // what it added was rolled back
+        }
         claimed.clear();
         t_made_work = false;
         for (Op* op : batch) {
@@ -852,10 +857,32 @@ class PgStore final : public Store {
                                   "conflicting; retry", job.id));
   }
 
+  // Adds the tasks this node runs to wq_tasks, which wq.enqueue() checks task names against,
+  // the first time a claim names them (the dispatcher claims at start-up). Once per name and
+  // store: a batch that fails forgets what it added (writer_loop()).
+  Result<void> register_tasks(PgConn& c, const ClaimRequest& req) {
+    std::vector<std::string> fresh;
+    {
+      std::lock_guard lock(tasks_mutex_);
+      for (const auto& t : req.tasks) {
+        if (!registered_tasks_.contains(t.task)) fresh.push_back(t.task);
+      }
+    }
+    if (fresh.empty()) return {};
+    auto r = c.run("register_tasks",
+                   "INSERT INTO wq_tasks (name) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+                   Params().add_array(fresh));
+    if (!r) return r.error();
+    std::lock_guard lock(tasks_mutex_);
+    registered_tasks_.insert(fresh.begin(), fresh.end());
+    return {};
+  }
+
   // Claimed jobs with their seqno, for start order across several statements.
   using Taken = std::vector<std::pair<std::int64_t, ClaimedJob>>;
 
   Result<std::vector<ClaimedJob>> do_claim(PgConn& c, const ClaimRequest& req) {
+    if (auto r = register_tasks(c, req); !r) return r.error();
     std::map<std::string, std::size_t> budget;
     for (const auto& t : req.tasks) {
       if (t.slots > 0) budget[t.task] = t.slots;
@@ -1129,6 +1156,8 @@ class PgStore final : public Store {
   CommitStats commit_stats_;
 
   ClaimHook claim_hook_;  // set before the first write; used by the writer thread
+  std::mutex tasks_mutex_;
+  std::set<std::string> registered_tasks_;  // known to be in wq_tasks; guarded by tasks_mutex_
   std::unique_ptr<PgEvents> events_;
 
   std::mutex readers_mutex_;
