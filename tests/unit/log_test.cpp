@@ -4,11 +4,32 @@
 #include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
 
-#include <regex>
+#include <cctype>
 #include <string>
+#include <string_view>
 
 namespace wq {
 namespace {
+
+// "YYYY-MM-DDTHH:MM:SSZ" (no std::regex: GCC 12 at -O1 with ASan warns inside <regex>).
+bool is_timestamp(std::string_view ts) {
+  constexpr std::string_view kForm = "dddd-dd-ddTdd:dd:ddZ";
+  if (ts.size() != kForm.size()) return false;
+  for (std::size_t i = 0; i < ts.size(); ++i) {
+    if (kForm[i] == 'd' ? !std::isdigit(static_cast<unsigned char>(ts[i])) : ts[i] != kForm[i])
+      return false;
+  }
+  return true;
+}
+
+// The line after its timestamp, which must be well formed.
+std::string after_timestamp(const std::string& line) {
+  constexpr std::string_view kStart = R"({"ts":")";
+  if (!line.starts_with(kStart)) return "no ts: " + line;
+  const std::string_view ts = std::string_view(line).substr(kStart.size(), 20);
+  if (!is_timestamp(ts)) return "bad ts: " + line;
+  return line.substr(kStart.size() + ts.size());
+}
 
 TEST(Log, ALineIsOneJsonObjectWithTimestampLevelMessageAndFieldsInOrder) {
   std::string line;
@@ -18,13 +39,10 @@ TEST(Log, ALineIsOneJsonObjectWithTimestampLevelMessageAndFieldsInOrder) {
   log::info("a \"quoted\"\tmessage", {{"rid", std::string("0a1b-2c")}, {"status", 200}, {"ms", 0.25}});
   log::set_sink(nullptr);
 
-  const std::regex plain_form(
-      R"(\{"ts":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ","level":"warn","msg":"plain"\}\n)");
-  EXPECT_TRUE(std::regex_match(plain, plain_form)) << plain;
-  const std::regex fields_form(
-      R"(\{"ts":"[0-9T:-]{19}Z","level":"info","msg":"a \\"quoted\\"\\tmessage",)"
-      R"("rid":"0a1b-2c","status":200,"ms":0.25\}\n)");
-  EXPECT_TRUE(std::regex_match(line, fields_form)) << line;
+  EXPECT_EQ(after_timestamp(plain), R"(","level":"warn","msg":"plain"})" "\n");
+  EXPECT_EQ(after_timestamp(line),
+            R"(","level":"info","msg":"a \"quoted\"\tmessage","rid":"0a1b-2c","status":200,)"
+            R"("ms":0.25})" "\n");
   EXPECT_EQ(boost::json::parse(line).at("msg").as_string(), "a \"quoted\"\tmessage");
 }
 
