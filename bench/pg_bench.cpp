@@ -63,6 +63,7 @@ class Meter {
     self_sys0_ = self_cpu(true);
     switches0_ = switches();
     threads0_ = thread_switches();
+    cpu0_ = thread_cpu();
     server_cpu0_ = server_cpu();
   }
 
@@ -74,6 +75,7 @@ class Meter {
     double self_cpu = 0, self_sys = 0, server_cpu = 0;  // seconds; self_sys: in the kernel
     double switches = 0;  // this process's context switches (voluntary and not)
     std::map<std::string, double> switches_by_thread;  // by thread name
+    std::map<std::string, double> cpu_by_thread;       // seconds, user + kernel, by name
     std::vector<Statement> statements;
     double calls(std::string_view prefix) const {
       double n = 0;
@@ -94,6 +96,12 @@ class Meter {
     for (const auto& [tid, named] : thread_switches()) {
       auto it = threads0_.find(tid);
       r.switches_by_thread[named.first] += named.second - (it == threads0_.end() ? 0 : it->second.second);
+    }
+    for (const auto& [tid, named] : thread_cpu()) {
+      auto it = cpu0_.find(tid);
+      // Pools name threads name-0, name-1...: one line per pool.
+      const std::string pool = named.first.substr(0, named.first.find_last_not_of("0123456789") + 1);
+      r.cpu_by_thread[pool] += named.second - (it == cpu0_.end() ? 0 : it->second.second);
     }
     auto now = server_cpu();
     for (const auto& [pid, t] : now) {
@@ -135,6 +143,11 @@ class Meter {
       if (n / jobs >= 0.5) by_thread += fmt::format(" {} {:.1f}", name, n / jobs);
     }
     fmt::print("#   context switches per job by thread:{}\n", by_thread);
+    std::string cpu;
+    for (const auto& [name, t] : r.cpu_by_thread) {
+      if (1e6 * t / jobs >= 5) cpu += fmt::format(" {} {:.0f}", name, 1e6 * t / jobs);
+    }
+    fmt::print("#   wqd CPU us per job by thread:{}\n", cpu);
     int shown = 0;
     for (const auto& s : r.statements) {
       if (++shown > 10) break;
@@ -174,6 +187,25 @@ class Meter {
     }
     return out;
   }
+  // tid -> (thread name, utime + stime in seconds)
+  static std::map<int, std::pair<std::string, double>> thread_cpu() {
+    std::map<int, std::pair<std::string, double>> out;
+    const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    for (const auto& e : fs::directory_iterator("/proc/self/task")) {
+      std::ifstream in(e.path() / "stat");
+      std::string line;
+      if (!std::getline(in, line)) continue;
+      const auto open = line.find('('), close = line.rfind(')');
+      if (open == std::string::npos || close == std::string::npos) continue;
+      std::istringstream rest(line.substr(close + 2));
+      std::string skip;
+      for (int i = 0; i < 11; ++i) rest >> skip;  // fields 3..13
+      double utime = 0, stime = 0;
+      rest >> utime >> stime;
+      out[std::stoi(e.path().filename())] = {line.substr(open + 1, close - open - 1), (utime + stime) / tick};
+    }
+    return out;
+  }
   // utime + stime of the postmaster and its children, by pid.
   std::map<int, double> server_cpu() const {
     std::map<int, double> out;
@@ -204,7 +236,7 @@ class Meter {
   const wq::test::PgCluster& cluster_;
   const std::string url_;
   double self_cpu0_ = 0, self_sys0_ = 0, switches0_ = 0;
-  std::map<int, std::pair<std::string, double>> threads0_;
+  std::map<int, std::pair<std::string, double>> threads0_, cpu0_;
   std::map<int, double> server_cpu0_;
 };
 
