@@ -2,13 +2,19 @@
 // have been applied. Every node applies the missing ones at start-up in one transaction under
 // a transaction-level advisory lock, so nodes starting at once on an empty database are safe.
 // RECIPE for a schema change: append a new migration (never edit one that has shipped), and
-// update kJobColumns in pg_store.cpp together with row_to_job().
+// for a new job column update the column lists in pg_job_rows.hpp together with row_to_job().
+//
+// Threading: migrate() runs on the connection it is given, by one thread.
 #pragma once
+
+#include "wq/error.hpp"
 
 #include <array>
 #include <string_view>
 
 namespace wq::postgres {
+
+class PgConn;
 
 // pg_advisory_xact_lock key held while migrating ("wq-migrate" as an integer).
 inline constexpr long long kMigrationLockKey = 0x77712d6d6967LL;
@@ -154,5 +160,9 @@ END
 $$;
 )sql",
 };
+
+// Applies the migrations the database lacks, in one transaction under the advisory lock.
+// Errc::store_failed naming the failed migration, or a schema newer than this build.
+Result<void> migrate(PgConn& c);
 
 }  // namespace wq::postgres

@@ -3,6 +3,8 @@
 #include "core/log.hpp"
 #include "store/commit_stats.hpp"
 #include "store/postgres/migrations.hpp"
+#include "store/postgres/pg_claims.hpp"
+#include "store/postgres/pg_job_rows.hpp"
 #include "store/postgres/pg_events.hpp"
 #include "store/postgres/pg_leases.hpp"
 #include "store/postgres/pg_results.hpp"
@@ -22,24 +24,11 @@
 #include <map>
 #include <mutex>
 #include <random>
-#include <set>
 #include <thread>
 #include <unordered_map>
 
 namespace wq::postgres {
 namespace {
-
-// Every job query selects these columns in this order; row_to_job() reads them.
-#define WQ_PG_JOB_COLUMNS                                                                        \
-  "seqno, id, task, params, key, owner, priority, max_attempts, timeout_ms, run_at, attempt, " \
-  "state, seq, fraction, message, returncode, error, result_size, created_at, started_at, "    \
-  "finished_at"
-constexpr int kJobColumnCount = 21;
-// The same columns of the table aliased `j` (in statements that join another row source).
-#define WQ_PG_JOB_COLUMNS_J                                                                    \
-  "j.seqno, j.id, j.task, j.params, j.key, j.owner, j.priority, j.max_attempts, "              \
-  "j.timeout_ms, j.run_at, j.attempt, j.state, j.seq, j.fraction, j.message, j.returncode, "   \
-  "j.error, j.result_size, j.created_at, j.started_at, j.finished_at"
 
 // As in the SQLite store: a recovered job's seq moves past anything its dead node may have
 // published without persisting.
@@ -57,41 +46,6 @@ constexpr int kWriters = 1;
 // Set by a write body when it made jobs runnable, on the writer thread running it; the batch
 // then tells other nodes.
 thread_local bool t_made_work = false;
-
-std::int64_t ms(TimePoint t) { return t.time_since_epoch().count(); }
-TimePoint from_ms(std::int64_t v) { return TimePoint(Millis(v)); }
-
-boost::json::object parse_object(std::string_view text) {
-  boost::system::error_code ec;
-  auto v = boost::json::parse(text, ec);
-  if (ec || !v.is_object()) return {};
-  return std::move(v.as_object());
-}
-
-Job row_to_job(const PgRows& r, int i) {
-  Job j;
-  j.id = std::string(r.text(i, 1));
-  j.task = std::string(r.text(i, 2));
-  j.params = parse_object(r.text(i, 3));
-  j.key = std::string(r.text(i, 4));
-  j.owner = std::string(r.text(i, 5));
-  j.priority = static_cast<int>(r.int64(i, 6));
-  j.max_attempts = static_cast<int>(r.int64(i, 7));
-  if (auto t = r.opt_int64(i, 8)) j.timeout = Millis(*t);
-  j.run_at = from_ms(r.int64(i, 9));
-  j.attempt = static_cast<int>(r.int64(i, 10));
-  j.state = static_cast<JobState>(r.int64(i, 11));
-  j.seq = static_cast<std::uint64_t>(r.int64(i, 12));
-  j.fraction = r.real(i, 13);
-  j.message = r.opt_text(i, 14);
-  if (auto rc = r.opt_int64(i, 15)) j.returncode = static_cast<int>(*rc);
-  j.error = r.opt_text(i, 16);
-  if (auto s = r.opt_int64(i, 17)) j.result_size = static_cast<std::uint64_t>(*s);
-  j.created_at = from_ms(r.int64(i, 18));
-  if (auto t = r.opt_int64(i, 19)) j.started_at = from_ms(*t);
-  if (auto t = r.opt_int64(i, 20)) j.finished_at = from_ms(*t);
-  return j;
-}
 
 std::string node_id() {
   char host[256] = {};
@@ -137,7 +91,7 @@ Result<PgUrl> parse_url(const std::string& url) {
 class PgStore final : public Store {
  public:
   PgStore(PgUrl url, Durability durability)
-      : url_(std::move(url)), durability_(durability), node_(node_id()) {}
+      : url_(std::move(url)), durability_(durability), node_(node_id()), claims_(node_, url_.lease) {}
 
   // Writers and the lease keeper send through events_; its listener reads through the pool.
   ~PgStore() override {
@@ -203,7 +157,7 @@ class PgStore final : public Store {
   }
 
   Result<std::vector<ClaimedJob>> claim(const ClaimRequest& req) override {
-    auto r = write<std::vector<ClaimedJob>>([&](PgConn& c) { return do_claim(c, req); });
+    auto r = write<std::vector<ClaimedJob>>([&](PgConn& c) { return claims_.claim(c, req); });
     if (r) hold(*r);
     return r;
   }
@@ -462,10 +416,7 @@ class PgStore final : public Store {
         // bad write does not fail the others.
         log::warn("postgresql batch failed; retrying its writes one by one",
                   {{"error", failure->detail}, {"writes", batch.size()}});
-        {
-          std::lock_guard lock(tasks_mutex_);
-          registered_tasks_.clear();  // what it added was rolled back
-        }
+        claims_.forget_registered_tasks();  // what it added was rolled back
         claimed.clear();
         t_made_work = false;
         for (Op* op : batch) {
@@ -557,7 +508,7 @@ class PgStore final : public Store {
         claim_hook_.reserve) {
       reserved = claim_hook_.reserve();
       if (reserved->max_jobs > 0 && !reserved->tasks.empty()) {
-        auto got = do_claim(c, *reserved);
+        auto got = claims_.claim(c, *reserved);
         if (!got) {
           rollback(c);
           return got.error();
@@ -740,7 +691,7 @@ class PgStore final : public Store {
     std::vector<ClaimedJob> claimed;
     Op op;
     op.run = [&](PgConn& c) {
-      auto got = do_claim(c, req);
+      auto got = claims_.claim(c, req);
       if (got) claimed = std::move(*got);
       if (!got) log::error("claiming after a write failed", {{"error", got.error().detail}});
       return !got;
@@ -750,43 +701,6 @@ class PgStore final : public Store {
       claimed.clear();
     }
     return claimed;
-  }
-
-  Result<void> migrate(PgConn& c) {
-    auto begin = c.exec(fmt::format(
-        "BEGIN; SELECT pg_advisory_xact_lock({}); "
-        "CREATE TABLE IF NOT EXISTS wq_schema (version INTEGER NOT NULL); ",
-        kMigrationLockKey));
-    if (!begin) return begin.error();
-    auto fail = [&](const Error& e, std::string_view what) -> Result<void> {
-      rollback(c);
-      return make_error(Errc::store_failed, fmt::format("{}: {}", what, e.detail));
-    };
-    auto v = c.exec("SELECT coalesce(max(version), 0) FROM wq_schema");
-    if (!v) return fail(v.error(), "reading the schema version");
-    const auto version = static_cast<std::size_t>(v->int64(0, 0));
-    if (version > kMigrations.size()) {
-      rollback(c);
-      return make_error(Errc::store_failed,
-                        fmt::format("the database's schema version {} is newer than this build "
-                                    "understands ({}); run a newer wqd",
-                                    version, kMigrations.size()));
-    }
-    for (std::size_t i = version; i < kMigrations.size(); ++i) {
-      if (auto r = c.exec(kMigrations[i]); !r) {
-        return fail(r.error(), fmt::format("PostgreSQL migration {} failed", i + 1));
-      }
-    }
-    if (version < kMigrations.size()) {
-      auto r = c.exec(fmt::format("DELETE FROM wq_schema; INSERT INTO wq_schema VALUES ({})",
-                                  kMigrations.size()));
-      if (!r) return fail(r.error(), "recording the schema version");
-    }
-    if (auto r = c.exec("COMMIT"); !r) return fail(r.error(), "committing the migrations");
-    if (version < kMigrations.size()) {
-      log::info("migrated the postgresql schema", {{"from", version}, {"to", kMigrations.size()}});
-    }
-    return {};
   }
 
   void note_run_at(TimePoint t) {
@@ -855,133 +769,6 @@ class PgStore final : public Store {
     return make_error(Errc::store_failed,
                       fmt::format("submitting job {}: concurrent submits of its key or id kept "
                                   "conflicting; retry", job.id));
-  }
-
-  // Adds the tasks this node runs to wq_tasks, which wq.enqueue() checks task names against,
-  // the first time a claim names them (the dispatcher claims at start-up). Once per name and
-  // store: a batch that fails forgets what it added (writer_loop()).
-  Result<void> register_tasks(PgConn& c, const ClaimRequest& req) {
-    std::vector<std::string> fresh;
-    {
-      std::lock_guard lock(tasks_mutex_);
-      for (const auto& t : req.tasks) {
-        if (!registered_tasks_.contains(t.task)) fresh.push_back(t.task);
-      }
-    }
-    if (fresh.empty()) return {};
-    auto r = c.run("register_tasks",
-                   "INSERT INTO wq_tasks (name) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
-                   Params().add_array(fresh));
-    if (!r) return r.error();
-    std::lock_guard lock(tasks_mutex_);
-    registered_tasks_.insert(fresh.begin(), fresh.end());
-    return {};
-  }
-
-  // Claimed jobs with their seqno, for start order across several statements.
-  using Taken = std::vector<std::pair<std::int64_t, ClaimedJob>>;
-
-  Result<std::vector<ClaimedJob>> do_claim(PgConn& c, const ClaimRequest& req) {
-    if (auto r = register_tasks(c, req); !r) return r.error();
-    std::map<std::string, std::size_t> budget;
-    for (const auto& t : req.tasks) {
-      if (t.slots > 0) budget[t.task] = t.slots;
-    }
-    std::size_t remaining = req.max_jobs;
-    const std::int64_t now = ms(now_ms());
-    Taken taken;
-    while (remaining > 0 && !budget.empty()) {
-      std::vector<std::string> tasks;
-      bool budgets_bind = false;
-      for (const auto& [task, slots] : budget) {
-        tasks.push_back(task);
-        if (slots < remaining) budgets_bind = true;
-      }
-      if (!budgets_bind) {
-        if (auto r = take_batch(c, tasks, remaining, now, taken); !r) return r.error();
-        break;
-      }
-      // Lock a batch in start order and keep what the budgets allow; rows not taken stay
-      // queued (locked by this transaction only until its commit). Then look again without
-      // the tasks whose budget ran out.
-      auto rows = c.run("claim_candidates",
-                        "SELECT seqno, task FROM wq_jobs WHERE state = 0 AND run_at <= $1 AND "
-                        "task = ANY($2::text[]) ORDER BY priority DESC, seqno LIMIT $3 "
-                        "FOR UPDATE SKIP LOCKED",
-                        Params().add(now).add_array(tasks).add(static_cast<std::int64_t>(remaining)));
-      if (!rows) return rows.error();
-      std::string chosen = "{";
-      bool exhausted = false;
-      for (int i = 0; i < rows->size(); ++i) {
-        auto it = budget.find(std::string(rows->text(i, 1)));
-        if (it == budget.end()) continue;
-        if (chosen.size() > 1) chosen += ',';
-        chosen += rows->text(i, 0);
-        if (--it->second == 0) {
-          budget.erase(it);
-          exhausted = true;
-        }
-      }
-      chosen += '}';
-      const std::size_t before = taken.size();
-      if (chosen.size() > 2) {
-        if (auto r = take(c, chosen, now, taken); !r) return r.error();
-      }
-      const bool more = static_cast<std::size_t>(rows->size()) == remaining;
-      remaining -= taken.size() - before;
-      if (!more || !exhausted) break;
-    }
-    std::sort(taken.begin(), taken.end(), [](const auto& a, const auto& b) {
-      if (a.second.job.priority != b.second.job.priority) return a.second.job.priority > b.second.job.priority;
-      return a.first < b.first;
-    });
-    std::vector<ClaimedJob> out;
-    out.reserve(taken.size());
-    for (auto& [_, job] : taken) out.push_back(std::move(job));
-    return out;
-  }
-
-  static constexpr const char* kClaimSet =
-      "state = 1, attempt = j.attempt + 1, started_at = $1, seq = j.seq + 1, fraction = 0, "
-      "message = NULL, finished_at = NULL, lease_node = $2, "
-      "lease_expires_at = now() + $3::bigint * interval '1 millisecond'";
-  static constexpr const char* kClaimReturning =
-      " RETURNING j.seqno, j.id, j.task, j.params, j.key, j.owner, j.priority, j.max_attempts, "
-      "j.timeout_ms, j.run_at, j.attempt, j.state, j.seq, j.fraction, j.message, j.returncode, "
-      "j.error, j.result_size, j.created_at, j.started_at, j.finished_at, j.secrets";
-
-  static Result<void> append_claimed(Result<PgRows> rows, Taken& out) {
-    if (!rows) return rows.error();
-    for (int i = 0; i < rows->size(); ++i) {
-      ClaimedJob c{row_to_job(*rows, i), {}};
-      if (!rows->null(i, kJobColumnCount)) c.secrets = parse_object(rows->text(i, kJobColumnCount));
-      out.emplace_back(rows->int64(i, 0), std::move(c));
-    }
-    return {};
-  }
-
-  // One statement: locks up to `n` ready jobs of `tasks` in start order and marks them running.
-  Result<void> take_batch(PgConn& c, const std::vector<std::string>& tasks, std::size_t n,
-                          std::int64_t now, Taken& out) {
-    static const std::string sql = fmt::format(
-        "WITH picked AS (SELECT seqno FROM wq_jobs WHERE state = 0 AND run_at <= $1 AND "
-        "task = ANY($4::text[]) ORDER BY priority DESC, seqno LIMIT $5 FOR UPDATE SKIP LOCKED) "
-        "UPDATE wq_jobs j SET {} FROM picked WHERE j.seqno = picked.seqno{}",
-        kClaimSet, kClaimReturning);
-    return append_claimed(c.run("claim_batch", sql.c_str(),
-                                Params().add(now).add(node_).add(url_.lease.count())
-                                    .add_array(tasks).add(static_cast<std::int64_t>(n))),
-                          out);
-  }
-
-  // Marks the rows `seqnos` (a bigint[] literal), locked by this transaction, running.
-  Result<void> take(PgConn& c, const std::string& seqnos, std::int64_t now, Taken& out) {
-    static const std::string sql = fmt::format(
-        "UPDATE wq_jobs j SET {} WHERE j.seqno = ANY($4::bigint[]) AND j.state = 0{}", kClaimSet,
-        kClaimReturning);
-    return append_claimed(c.run("claim_chosen", sql.c_str(),
-                                Params().add(now).add(node_).add(url_.lease.count()).add(seqnos)),
-                          out);
   }
 
   Result<Job> do_finish(PgConn& c, std::string_view id, const Outcome& o, std::optional<Oid> result) {
@@ -1156,8 +943,7 @@ class PgStore final : public Store {
   CommitStats commit_stats_;
 
   ClaimHook claim_hook_;  // set before the first write; used by the writer thread
-  std::mutex tasks_mutex_;
-  std::set<std::string> registered_tasks_;  // known to be in wq_tasks; guarded by tasks_mutex_
+  PgClaims claims_;
   std::unique_ptr<PgEvents> events_;
 
   std::mutex readers_mutex_;
