@@ -5,6 +5,7 @@
 #include <boost/json/array.hpp>
 #include <charconv>
 
+#include "http/job_json_text.hpp"
 #include "http/job_spec_json.hpp"
 
 namespace wq::http {
@@ -14,10 +15,9 @@ namespace json = boost::json;
 
 constexpr std::size_t kMaxPageSize = 1000;
 
-json::object job_json(Queue& queue, const Job& job) {
-  json::object o = to_json(job);
-  o["n_ahead_in_queue"] = queue.n_ahead(job);
-  return o;
+Response job_response(RequestContext& ctx, const Request& req, Status status, const Job& job) {
+  return text_response(req, status, job_json_text(job, ctx.env.queue.n_ahead(job)),
+                       "application/json");
 }
 
 Result<std::size_t> page_size(const Request& req) {
@@ -40,8 +40,8 @@ Response submit_job(RequestContext& ctx, const Request& req) {
   if (!spec) return problem(req, spec.error());
   auto submitted = ctx.env.queue.submit(*spec);
   if (!submitted) return problem(req, submitted.error());
-  Response res = json_response(req, submitted->created ? Status::created : Status::ok,
-                               job_json(ctx.env.queue, submitted->job));
+  Response res =
+      job_response(ctx, req, submitted->created ? Status::created : Status::ok, submitted->job);
   res.set(bhttp::field::location, "/v1/jobs/" + submitted->job.id);
   return res;
 }
@@ -49,7 +49,7 @@ Response submit_job(RequestContext& ctx, const Request& req) {
 Response get_job(RequestContext& ctx, const Request& req) {
   auto job = ctx.env.queue.get(ctx.args[0], ctx.tenant);
   if (!job) return problem(req, job.error());
-  return json_response(req, Status::ok, job_json(ctx.env.queue, *job));
+  return job_response(ctx, req, Status::ok, *job);
 }
 
 Response list_jobs(RequestContext& ctx, const Request& req) {
@@ -104,7 +104,7 @@ Response search_jobs(RequestContext& ctx, const Request& req) {
 Response cancel_job(RequestContext& ctx, const Request& req) {
   auto job = ctx.env.queue.cancel(ctx.args[0], ctx.tenant);
   if (!job) return problem(req, job.error());
-  return json_response(req, Status::ok, job_json(ctx.env.queue, *job));
+  return job_response(ctx, req, Status::ok, *job);
 }
 
 }  // namespace wq::http
