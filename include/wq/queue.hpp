@@ -108,6 +108,11 @@ class Queue {
   // `owner` none: any owner; otherwise another owner's job is not_found.
   Result<Job> get(std::string_view id, const std::optional<std::string>& owner = {});
   Result<JobPage> list(const JobFilter& filter);
+  // A finished job changes again only when the sweeper drops its result or removes it (see
+  // Config::finished_job_ttl). This counter is odd while a sweep runs and grows with each, so
+  // a finished job read after it returned an even value is current as long as it returns that
+  // same value. Counts this process's sweeps only: for a store no other process writes (SQLite).
+  std::uint64_t finished_jobs_epoch() const noexcept;
   // The job's current snapshot, with live progress and queue position.
   Result<Snapshot> snapshot(std::string_view id, const std::optional<std::string>& owner = {});
   // The n_ahead_in_queue of a job just returned by submit, get or cancel, as it is now: 0

@@ -47,9 +47,15 @@ Response submit_job(RequestContext& ctx, const Request& req) {
 }
 
 Response get_job(RequestContext& ctx, const Request& req) {
+  FinishedJobCache& cache = ctx.env.finished_jobs;
+  if (auto body = cache.find(ctx.args[0], ctx.tenant))
+    return text_response(req, Status::ok, *body, "application/json");
+  const std::uint64_t epoch = cache.epoch();
   auto job = ctx.env.queue.get(ctx.args[0], ctx.tenant);
   if (!job) return problem(req, job.error());
-  return job_response(ctx, req, Status::ok, *job);
+  Response res = job_response(ctx, req, Status::ok, *job);
+  cache.remember(*job, res.body(), epoch);
+  return res;
 }
 
 Response list_jobs(RequestContext& ctx, const Request& req) {

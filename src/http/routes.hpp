@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "http/auth.hpp"
+#include "http/finished_job_cache.hpp"
 #include "http/metrics.hpp"
 #include "http/open_streams.hpp"
 #include "http/response.hpp"
@@ -33,6 +34,7 @@ struct ServerEnv {
   const Authenticator& auth;
   HttpMetrics& metrics;
   StreamRegistry& streams;
+  FinishedJobCache& finished_jobs;
   boost::asio::thread_pool& blocking;  // for store calls made from stream handlers
   const std::atomic<bool>& draining;   // shutdown began: readyz fails, connections close
 };

@@ -62,8 +62,9 @@ Server::Server(Queue& queue, ServerConfig config, Authenticator auth)
       config_(std::move(config)),
       auth_(std::move(auth)),
       streams_(config_.max_streams),
+      finished_jobs_(queue_, queue_.config().store_url().starts_with("sqlite:")),
       blocking_(static_cast<std::size_t>(std::max(8, 4 * io_threads(config_)))),
-      env_{queue_, config_, auth_, metrics_, streams_, blocking_, draining_},
+      env_{queue_, config_, auth_, metrics_, streams_, finished_jobs_, blocking_, draining_},
       acceptor_(asio::make_strand(ioc_)),
       signals_(ioc_, SIGINT, SIGTERM) {}
 

@@ -52,6 +52,7 @@ class Server {
   const Authenticator auth_;
   HttpMetrics metrics_;
   StreamRegistry streams_;
+  FinishedJobCache finished_jobs_;
   ConnectionRegistry connections_;
   std::atomic<bool> draining_{false};
   boost::asio::io_context ioc_;

@@ -632,7 +632,9 @@ void Dispatcher::check_timeouts() {
 void Dispatcher::sweep() {
   std::optional<TimePoint> cutoff;
   if (config_.finished_job_ttl) cutoff = now_ms() - *config_.finished_job_ttl;
+  sweep_epoch_.fetch_add(1);  // odd: a cache of finished jobs must not trust what it holds
   auto swept = store_.sweep(now_ms(), cutoff);
+  sweep_epoch_.fetch_add(1);
   if (!swept) {
     log::warn("sweeping expired results failed", {{"error", swept.error().detail}});
     return;

@@ -53,6 +53,8 @@ class Dispatcher {
 
   QueueStats stats() const;
   void count_submit(bool created);
+  // See Queue::finished_jobs_epoch.
+  std::uint64_t sweep_epoch() const noexcept { return sweep_epoch_.load(); }
 
  private:
   enum class StopReason { none, cancel, timeout, shutdown };
@@ -129,6 +131,7 @@ class Dispatcher {
   bool queue_moved_ = false;                           // guarded by mutex_
   std::chrono::steady_clock::time_point next_persist_, next_sweep_, next_refresh_;  // guarded
   QueueStats stats_;                                   // guarded by mutex_
+  std::atomic<std::uint64_t> sweep_epoch_{0};  // odd while sweep() may be changing finished jobs
 
   // Destroyed in reverse order: the dispatcher thread first (in stop), then runners.
   std::unique_ptr<run::FunctionRunner> functions_;

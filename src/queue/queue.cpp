@@ -252,6 +252,7 @@ class Queue::Impl {
   }
 
   const Config& config() const { return config_; }
+  std::uint64_t finished_jobs_epoch() const noexcept { return dispatcher_->sweep_epoch(); }
   QueueStats stats() const {
     QueueStats s = dispatcher_->stats();
     s.store = store_->stats();
@@ -310,6 +311,7 @@ Result<std::filesystem::path> Queue::result_path(std::string_view id, const std:
 }
 void Queue::stop(std::chrono::milliseconds grace) { impl_->stop(grace); }
 const Config& Queue::config() const { return impl_->config(); }
+std::uint64_t Queue::finished_jobs_epoch() const noexcept { return impl_->finished_jobs_epoch(); }
 QueueStats Queue::stats() const { return impl_->stats(); }
 
 }  // namespace wq
