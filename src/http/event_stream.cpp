@@ -102,22 +102,26 @@ asio::awaitable<End> pump(SnapshotMailbox& box, Stream& stream, const StreamFram
 
 // Completes when the client hangs up (EOF or error on the socket) without consuming any bytes;
 // a client that sends more (pipelining) is still there, so then it waits until cancelled.
+// The socket is non-blocking (run_session): a readiness that was spurious reads would_block,
+// and the wait starts again.
 asio::awaitable<End> watch_hangup(Stream& stream) {
   auto& socket = stream.socket();
-  auto [ec] = co_await socket.async_wait(asio::ip::tcp::socket::wait_read,
-                                         asio::as_tuple(asio::use_awaitable));
-  if (!ec) {
+  for (;;) {
+    auto [ec] = co_await socket.async_wait(asio::ip::tcp::socket::wait_read,
+                                           asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return End::hangup;
     char c;
     boost::system::error_code peek_ec;
     const auto n =
         socket.receive(asio::buffer(&c, 1), asio::ip::tcp::socket::message_peek, peek_ec);
+    if (peek_ec == asio::error::would_block || peek_ec == asio::error::try_again) continue;
     if (!peek_ec && n > 0) {
       asio::steady_timer forever(co_await asio::this_coro::executor,
                                  steady_clock::time_point::max());
       co_await forever.async_wait(asio::as_tuple(asio::use_awaitable));
     }
+    co_return End::hangup;
   }
-  co_return End::hangup;
 }
 
 struct Subscribed {
