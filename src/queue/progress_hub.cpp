@@ -2,7 +2,8 @@
 
 #include "core/log.hpp"
 
-#include <algorithm>
+#include <boost/container/small_vector.hpp>
+
 #include <atomic>
 #include <thread>
 
@@ -14,6 +15,8 @@ class ProgressHub::Watcher {
       : id_(std::move(id)), last_seq_(after), cb_(std::move(cb)) {}
 
   const std::string& id() const { return id_; }
+  // Its position in the hub's list for its job; guarded by the hub's mutex.
+  std::size_t index = 0;
 
   void deliver(const Snapshot& snap) {
     std::lock_guard lock(mutex_);
@@ -81,9 +84,8 @@ ProgressHub::Subscription ProgressHub::subscribe(const std::string& id, std::uin
   auto w = std::make_shared<Watcher>(id, after_seq, std::move(cb));
   std::lock_guard lock(mutex_);
   auto& list = channels_[id];
-  auto next = list ? std::make_shared<Watchers>(*list) : std::make_shared<Watchers>();
-  next->push_back(w);
-  list = std::move(next);
+  w->index = list.size();
+  list.push_back(w);
   ++count_;
   return Subscription(this, std::move(w));
 }
@@ -92,16 +94,14 @@ void ProgressHub::unsubscribe(const std::shared_ptr<Watcher>& w) {
   std::lock_guard lock(mutex_);
   auto it = channels_.find(w->id());
   if (it == channels_.end()) return;
-  auto next = std::make_shared<Watchers>(*it->second);
-  auto pos = std::find(next->begin(), next->end(), w);
-  if (pos == next->end()) return;
-  next->erase(pos);
+  auto& list = it->second;
+  if (w->index >= list.size() || list[w->index] != w) return;
+  // The last watcher takes the leaving one's place.
+  list[w->index] = std::move(list.back());
+  list[w->index]->index = w->index;
+  list.pop_back();
   --count_;
-  if (next->empty()) {
-    channels_.erase(it);
-  } else {
-    it->second = std::move(next);
-  }
+  if (list.empty()) channels_.erase(it);
 }
 
 void ProgressHub::publish(const Snapshot& snap) {
@@ -110,14 +110,15 @@ void ProgressHub::publish(const Snapshot& snap) {
 }
 
 void ProgressHub::deliver_remote(const Snapshot& snap) {
-  std::shared_ptr<const Watchers> list;
+  // Most jobs have a watcher or two: those copy without allocating.
+  boost::container::small_vector<std::shared_ptr<Watcher>, 4> list;
   {
     std::lock_guard lock(mutex_);
     auto it = channels_.find(snap.id);
     if (it == channels_.end()) return;
-    list = it->second;
+    list.assign(it->second.begin(), it->second.end());
   }
-  for (const auto& w : *list) w->deliver(snap);
+  for (const auto& w : list) w->deliver(snap);
 }
 
 std::vector<std::string> ProgressHub::watched_ids() const {

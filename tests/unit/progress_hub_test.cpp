@@ -55,6 +55,29 @@ TEST(ProgressHub, DroppedSubscriptionGetsNothingMore) {
   EXPECT_TRUE(hub.watched_ids().empty());
 }
 
+// Watchers leave from the front, the middle and the end of a job's list (each leaving one's
+// place goes to the last): exactly those still subscribed get the next publish, once.
+TEST(ProgressHub, WatchersLeavingInAnyOrderLeaveTheOthersSubscribed) {
+  ProgressHub hub;
+  constexpr int kWatchers = 50;
+  std::vector<int> calls(kWatchers, 0);
+  std::vector<ProgressHub::Subscription> subs;
+  for (int i = 0; i < kWatchers; ++i)
+    subs.push_back(hub.subscribe("j", 0, [&calls, i](const Snapshot&) { ++calls[i]; }));
+  auto other = hub.subscribe("k", 0, [](const Snapshot&) {});
+  std::vector<bool> left(kWatchers, false);
+  for (int i : {0, 49, 25, 1, 48, 30, 31, 2}) {
+    subs[i].reset();
+    left[i] = true;
+  }
+  hub.publish(snap(1));
+  for (int i = 0; i < kWatchers; ++i) EXPECT_EQ(calls[i], left[i] ? 0 : 1) << "watcher " << i;
+  EXPECT_EQ(hub.watcher_count(), kWatchers - 8 + 1u);
+  for (auto& s : subs) s.reset();
+  EXPECT_EQ(hub.watcher_count(), 1u);
+  EXPECT_EQ(hub.watched_ids(), std::vector<std::string>{"k"});
+}
+
 TEST(ProgressHub, SubscriptionMayBeDroppedFromItsOwnCallback) {
   ProgressHub hub;
   ProgressHub::Subscription sub;
