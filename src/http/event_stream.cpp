@@ -57,8 +57,8 @@ std::string shutdown_json() {
 constexpr StreamFraming kSse{
     .content_type = "text/event-stream",
     .snapshot =
-        [](const Snapshot& s, bool) {
-          return fmt::format("id: {}\ndata: {}\n\n", s.seq, json_text(to_json(s)));
+        [](const Snapshot& s, std::string_view json, bool) {
+          return fmt::format("id: {}\ndata: {}\n\n", s.seq, json);
         },
     .heartbeat = ": keep-alive\n\n",
     .shutdown = [] { return fmt::format("event: shutdown\ndata: {}\n\n", shutdown_json()); },
@@ -66,7 +66,8 @@ constexpr StreamFraming kSse{
 
 constexpr StreamFraming kNdjson{
     .content_type = "application/x-ndjson",
-    .snapshot = [](const Snapshot& s, bool) { return json_text(to_json(s)) + "\n"; },
+    .snapshot = [](const Snapshot&, std::string_view json,
+                   bool) { return std::string(json) + "\n"; },
     .shutdown = [] { return shutdown_json() + "\n"; },
 };
 
@@ -81,9 +82,10 @@ asio::awaitable<End> pump(SnapshotMailbox& box, Stream& stream, const StreamFram
   bool first = true;
   for (;;) {
     if (auto s = box.take()) {
-      if (!co_await write_chunk(stream, framing.snapshot(*s, first))) co_return End::write_failed;
+      if (!co_await write_chunk(stream, framing.snapshot(s->snap, s->json, first)))
+        co_return End::write_failed;
       first = false;
-      if (s->terminal()) co_return End::terminal;
+      if (s->snap.terminal()) co_return End::terminal;
       continue;
     }
     if (box.closed()) {
@@ -249,7 +251,7 @@ asio::awaitable<Written> wait_for_change(RequestContext& ctx, const Request& req
   for (;;) {
     if (auto s = box->take()) {
       sub->watch.reset();
-      co_return co_await send(stream, json_response(req, Status::ok, to_json(*s)));
+      co_return co_await send(stream, text_response(req, Status::ok, s->json, "application/json"));
     }
     if (box->closed())
       co_return co_await send(stream, problem(req, Status::service_unavailable, kShutdownDetail));

@@ -39,7 +39,8 @@ boost::asio::awaitable<Written> send(Stream& stream, Response res);
 struct StreamFraming {
   std::string_view content_type;
   std::string_view opening;  // written right after the head ("" for none)
-  std::string (*snapshot)(const Snapshot& s, bool first);
+  // A snapshot's text, from the snapshot and its JSON (json_text(to_json(s))).
+  std::string (*snapshot)(const Snapshot& s, std::string_view json, bool first);
   std::string_view heartbeat;  // written after 15 s of silence ("" for none)
   // The last words when the server drains; nullptr ends the response unfinished (no closing,
   // no last chunk), so the client sees an error and reconnects.

@@ -1,5 +1,7 @@
 #include "http/open_streams.hpp"
 
+#include "core/json_text.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -9,13 +11,22 @@ namespace wq::http {
 
 namespace asio = boost::asio;
 
+std::shared_ptr<const SharedSnapshot> SharedSnapshot::of(const Snapshot& snap) {
+  thread_local std::shared_ptr<const SharedSnapshot> last;
+  if (!last || last->snap != snap) {
+    last = std::make_shared<const SharedSnapshot>(SharedSnapshot{snap, json_text(to_json(snap))});
+  }
+  return last;
+}
+
 SnapshotMailbox::SnapshotMailbox(asio::any_io_executor strand) : timer_(std::move(strand)) {}
 
 void SnapshotMailbox::offer(const Snapshot& snap) {
+  auto shared = SharedSnapshot::of(snap);
   {
     std::lock_guard lock(mutex_);
-    if (pending_ && pending_->terminal()) return;
-    pending_ = snap;
+    if (pending_ && pending_->snap.terminal()) return;
+    pending_ = std::move(shared);
   }
   wake();
 }
@@ -35,11 +46,9 @@ void SnapshotMailbox::wake() {
   asio::post(timer_.get_executor(), [self = shared_from_this()] { self->timer_.cancel(); });
 }
 
-std::optional<Snapshot> SnapshotMailbox::take() {
+std::shared_ptr<const SharedSnapshot> SnapshotMailbox::take() {
   std::lock_guard lock(mutex_);
-  std::optional<Snapshot> out = std::move(pending_);
-  pending_.reset();
-  return out;
+  return std::move(pending_);
 }
 
 bool SnapshotMailbox::closed() const {

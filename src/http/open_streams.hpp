@@ -18,12 +18,24 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
-#include <optional>
+#include <string>
 #include <unordered_map>
 
 #include "wq/job.hpp"
 
 namespace wq::http {
+
+// A snapshot with its JSON text (json_text(to_json(snap))), serialised once and shared by all
+// the streams that send it: a publish reaches every watcher of the job with the same snapshot,
+// one after another on the publishing thread, and 10,000 streams each serialising it for
+// themselves made most of the fan-out's CPU (bench/run FANOUT).
+struct SharedSnapshot {
+  Snapshot snap;
+  std::string json;
+
+  // The shared form of `snap`: the one this thread made last if it is equal, else a new one.
+  static std::shared_ptr<const SharedSnapshot> of(const Snapshot& snap);
+};
 
 class SnapshotMailbox : public std::enable_shared_from_this<SnapshotMailbox> {
  public:
@@ -36,7 +48,7 @@ class SnapshotMailbox : public std::enable_shared_from_this<SnapshotMailbox> {
   void close();
 
   // Strand only: the newest undelivered snapshot, if any.
-  std::optional<Snapshot> take();
+  std::shared_ptr<const SharedSnapshot> take();
   bool closed() const;
   // Strand only: returns once something was offered, the mailbox closed, the deadline passed
   // or the coroutine was cancelled. Spurious returns are allowed: re-check take()/closed().
@@ -46,7 +58,7 @@ class SnapshotMailbox : public std::enable_shared_from_this<SnapshotMailbox> {
   void wake();
 
   mutable std::mutex mutex_;
-  std::optional<Snapshot> pending_;  // guarded by mutex_
+  std::shared_ptr<const SharedSnapshot> pending_;  // guarded by mutex_
   bool closed_ = false;              // guarded by mutex_
   boost::asio::steady_timer timer_;  // strand only
 };

@@ -1,6 +1,5 @@
 #include "http/adapters/overview.hpp"
 
-#include "core/json_text.hpp"
 
 #include <fmt/format.h>
 
@@ -30,8 +29,8 @@ constexpr std::size_t kMaxStaticFile = 4 << 20;
 constexpr StreamFraming kJsonArray{
     .content_type = "application/json",
     .opening = "[",
-    .snapshot = [](const Snapshot& s,
-                   bool first) { return (first ? "" : ",") + json_text(to_json(s)); },
+    .snapshot = [](const Snapshot&, std::string_view json,
+                   bool first) { return (first ? "" : ",") + std::string(json); },
     .heartbeat = " ",
     .shutdown = nullptr,
     .closing = "]",
