@@ -36,7 +36,8 @@ TEST(Log, ALineIsOneJsonObjectWithTimestampLevelMessageAndFieldsInOrder) {
   log::set_sink([&](log::Level, std::string_view, std::string_view l) { line = l; });
   log::warn("plain", {});
   const std::string plain = line;
-  log::info("a \"quoted\"\tmessage", {{"rid", std::string("0a1b-2c")}, {"status", 200}, {"ms", 0.25}});
+  log::info("a \"quoted\"\tmessage",
+            {{"rid", std::string("0a1b-2c")}, {"status", 200}, {"ms", 0.25}});
   log::set_sink(nullptr);
 
   EXPECT_EQ(after_timestamp(plain), R"(","level":"warn","msg":"plain"})" "\n");
