@@ -112,7 +112,11 @@ class SqliteStore final : public Store {
     auto cdb = Db::open(path_, SQLITE_OPEN_READWRITE);
     if (!cdb) return cdb.error();
     checkpoint_db_ = std::move(*cdb);
-    if (auto r = checkpoint_db_->exec("PRAGMA busy_timeout=5000;"); !r) return r.error();
+    // journal_mode makes this connection open the WAL: one that never read the database
+    // checkpoints nothing (SQLite reports -1 frames and success).
+    if (auto r = checkpoint_db_->exec("PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL;"); !r) {
+      return r.error();
+    }
     sqlite3_wal_hook(wdb_->handle(), &SqliteStore::on_wal_commit, this);
     writer_ = std::thread([this] {
       pthread_setname_np(pthread_self(), "wq-sqlite-write");
@@ -126,13 +130,21 @@ class SqliteStore final : public Store {
   }
 
   // Called by SQLite on the committing thread after each commit with the WAL's size in pages.
+  // Asks for a checkpoint each time the WAL grows past another kCheckpointPages: until a
+  // checkpoint catches up and the next write restarts the WAL, every commit reports a large
+  // WAL, and waking the checkpointer on each one cost a wake-up and a checkpoint per job.
   static int on_wal_commit(void* self, sqlite3*, const char*, int pages) {
     auto* store = static_cast<SqliteStore*>(self);
-    if (pages >= kCheckpointPages) {
-      std::lock_guard lock(store->checkpoint_mutex_);
-      store->checkpoint_wanted_ = true;
-      store->checkpoint_cv_.notify_one();
+    store->wal_pages_ = pages;
+    const int step = pages / kCheckpointPages;
+    if (step <= store->checkpoint_step_) {
+      store->checkpoint_step_ = step;  // smaller once the WAL restarted
+      return SQLITE_OK;
     }
+    store->checkpoint_step_ = step;
+    std::lock_guard lock(store->checkpoint_mutex_);
+    store->checkpoint_wanted_ = true;
+    store->checkpoint_cv_.notify_one();
     return SQLITE_OK;
   }
 
@@ -145,6 +157,7 @@ class SqliteStore final : public Store {
       if (checkpoint_stop_) return;
       checkpoint_wanted_ = false;
       lock.unlock();
+      std::lock_guard running(checkpoint_running_);
       const int rc = sqlite3_wal_checkpoint_v2(checkpoint_db_->handle(), nullptr,
                                                SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
       if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
@@ -394,6 +407,21 @@ class SqliteStore final : public Store {
       op->commit_error = failure;
       op->done.store(true, std::memory_order_release);
       op->done.notify_one();
+    }
+    if (wal_pages_ >= kRestartPages) catch_up_wal();
+  }
+
+  // Under a steady stream of writes the checkpointer never quite catches up, and SQLite starts
+  // the WAL over only after a checkpoint that did. Past kRestartPages the committing thread,
+  // between two batches, waits for the checkpointer's run to end, checkpoints what is left
+  // (little: the checkpointer copied most of it) and waits for readers to leave the WAL, so
+  // the next write starts it from its beginning. Still busy after that: the next batch tries.
+  void catch_up_wal() {
+    std::lock_guard running(checkpoint_running_);  // SQLite would answer BUSY at once
+    const int rc = sqlite3_wal_checkpoint_v2(wdb_->handle(), nullptr, SQLITE_CHECKPOINT_RESTART,
+                                             nullptr, nullptr);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+      log::warn("sqlite checkpoint failed", {{"error", sqlite3_errmsg(wdb_->handle())}});
     }
   }
 
@@ -911,11 +939,15 @@ class SqliteStore final : public Store {
   std::vector<std::unique_ptr<Db>> readers_;  // idle read connections; guarded
 
   static constexpr int kCheckpointPages = 1000;
+  int checkpoint_step_ = 0;  // WAL pages / kCheckpointPages at the last request; committing thread
+  static constexpr int kRestartPages = 4000;  // 16 MB of WAL: see catch_up_wal()
+  int wal_pages_ = 0;  // the WAL's size after the last commit; committing thread
   std::unique_ptr<Db> checkpoint_db_;  // the checkpointer thread's
   std::mutex checkpoint_mutex_;
   std::condition_variable checkpoint_cv_;
   bool checkpoint_wanted_ = false;  // guarded by checkpoint_mutex_
   bool checkpoint_stop_ = false;    // guarded by checkpoint_mutex_
+  std::mutex checkpoint_running_;   // held by whichever thread runs a checkpoint
   std::thread checkpointer_;
 };
 
