@@ -15,7 +15,9 @@ namespace {
 // Everything the workers touch; owned jointly by the pool and each worker.
 struct WorkQueue {
   // A worker finding the queue empty yields this many times before sleeping: submissions
-  // arriving meanwhile then need no futex wake-up, the main cost of a naive queue.
+  // arriving meanwhile then need no futex wake-up, the main cost of a naive queue. One worker
+  // per pool spins at a time; more only burn the cores (sched_yield) that others' work needs,
+  // which showed as dozens of context switches per job with several pools on two cores.
   static constexpr int kSpins = 64;
 
   std::mutex mu;
@@ -23,6 +25,7 @@ struct WorkQueue {
   std::deque<std::shared_ptr<detail::Runnable>> tasks;  // guarded by mu
   bool stopping = false;                                // guarded by mu
   int idle = 0;    // workers in cv.wait; guarded by mu
+  bool spinning = false;  // a worker is in spin(); guarded by mu
   int waking = 0;  // notifications not yet taken by a worker; guarded by mu
   std::atomic<std::size_t> queued{0};  // tasks.size(), read without mu while spinning
 
@@ -31,10 +34,12 @@ struct WorkQueue {
       std::shared_ptr<detail::Runnable> task;
       {
         std::unique_lock lock(mu);
-        if (tasks.empty() && !stopping) {
+        if (tasks.empty() && !stopping && !spinning) {
+          spinning = true;
           lock.unlock();
           spin();
           lock.lock();
+          spinning = false;
         }
         while (tasks.empty() && !stopping) {
           ++idle;
