@@ -20,15 +20,21 @@
 namespace wq {
 namespace {
 
+// A node of the test database with its own data directory.
+Config node_config(const test::TestDatabase& db, const test::TempDir& dir, int concurrency) {
+  Config c;
+  c.store = db.url();
+  c.data_dir = dir.path();
+  c.concurrency = concurrency;
+  return c;
+}
+
 // Regression: a submit whose batch found the node's free slots reserved by another writer's
 // batch (a finish committing at the same moment) left its job queued until the next submit.
 TEST(PgQueue, JobsSubmittedOneAfterAnotherAsTheLastStartsAllStart) {
   test::TempDir dir;
   test::TestDatabase db;
-  Config c;
-  c.store = db.url();
-  c.data_dir = dir.path();
-  c.concurrency = 8;
+  Config c = node_config(db, dir, 8);
   Queue q(c);
   std::mutex m;
   std::condition_variable cv;
@@ -54,10 +60,7 @@ TEST(PgQueue, JobsSubmittedOneAfterAnotherAsTheLastStartsAllStart) {
 TEST(PgQueue, JobsSubmittedOneAfterAnotherCostAboutTwoCommitsEach) {
   test::TempDir dir;
   test::TestDatabase db;
-  Config c;
-  c.store = db.url();
-  c.data_dir = dir.path();
-  c.concurrency = 8;
+  Config c = node_config(db, dir, 8);
   Queue q(c);
   q.register_task("noop", [](TaskContext&) {});
   constexpr int kJobs = 300;
@@ -152,10 +155,7 @@ constexpr const char* kWorkPayload = R"({"k":"w"})";  // what wq.enqueue() sends
 class PgEnqueue : public ::testing::Test {
  protected:
   PgEnqueue() {
-    Config c;
-    c.store = db.url();
-    c.data_dir = dir.path();
-    c.concurrency = 4;
+    Config c = node_config(db, dir, 4);
     queue = std::make_unique<Queue>(c);
     queue->register_task("stamp", [](TaskContext& ctx) { ctx.progress(0.5, "half"); });
     // The node names its tasks in wq_tasks in the transaction of its first claim: once a job

@@ -12,13 +12,18 @@
 namespace wq {
 namespace {
 
+// The default (SQLite) store of a data directory.
+Result<std::unique_ptr<Store>> open_in(const std::filesystem::path& data_dir) {
+  Config c;
+  c.data_dir = data_dir;
+  return open_store(c);
+}
+
 TEST(SqliteStore, SecondOpenOfTheSameDatabaseIsRefused) {
   test::TempDir dir;
-  Config c;
-  c.data_dir = dir.path();
-  auto first = open_store(c);
+  auto first = open_in(dir.path());
   ASSERT_TRUE(first) << first.error().detail;
-  auto second = open_store(c);
+  auto second = open_in(dir.path());
   ASSERT_FALSE(second);
   EXPECT_EQ(second.error().code, Errc::locked);
   EXPECT_NE(second.error().detail.find("another process"), std::string::npos);
@@ -65,9 +70,7 @@ NewJob job_of(int i) {
 // running, without a separate claim), exactly as the claim at the end of the batch would.
 TEST(SqliteStore, ASubmitWithAFreeSlotStartsInItsOwnCommitButNeverOvertakesAQueuedJob) {
   test::TempDir dir;
-  Config c;
-  c.data_dir = dir.path();
-  auto store = open_store(c);
+  auto store = open_in(dir.path());
   ASSERT_TRUE(store) << store.error().detail;
   Slots slots;
   slots.free = 1;
@@ -120,9 +123,7 @@ TEST(SqliteStore, ASubmitWithAFreeSlotStartsInItsOwnCommitButNeverOvertakesAQueu
 // and the WAL starts over (it used to grow by ~18 KB a job, without bound).
 TEST(SqliteStore, TheWalStaysBoundedUnderASteadyStreamOfWrites) {
   test::TempDir dir;
-  Config c;
-  c.data_dir = dir.path();
-  auto store = open_store(c);
+  auto store = open_in(dir.path());
   ASSERT_TRUE(store) << store.error().detail;
   for (int i = 0; i < 3000; ++i) {
     auto s = (*store)->submit(job_of(i));
