@@ -1,10 +1,12 @@
 // What only the SQLite store does. The behaviour every store shares is the conformance suite
 // (store_conformance_test.cpp), run against SQLite and PostgreSQL.
 #include "core/spec.hpp"
+#include "store/sqlite/migrations.hpp"
 #include "support/temp_dir.hpp"
 #include "wq/store.hpp"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <filesystem>
 #include <mutex>
@@ -136,6 +138,63 @@ TEST(SqliteStore, TheWalStaysBoundedUnderASteadyStreamOfWrites) {
   // 3,000 submits wrote ~40 MB of WAL frames; the WAL restarts at 16 MB (kRestartPages).
   EXPECT_GT(wal, 0u);
   EXPECT_LT(wal, 24u << 20) << "WAL bytes: " << wal;
+}
+
+// A database written by a release with the first schema is migrated when opened, and its
+// jobs go on: the queued one runs, the interrupted one is recovered, the finished one is
+// listed and swept.
+TEST(SqliteStore, ADatabaseOfTheFirstSchemaIsMigratedAndItsJobsGoOn) {
+  test::TempDir dir;
+  const std::string path = (dir.path() / "wq.sqlite").string();
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    const std::string v1 = std::string("PRAGMA journal_mode=WAL; BEGIN;") +
+                           std::string(sqlite::kMigrations[0]) + R"sql(
+INSERT INTO jobs (id, task, params, spec_hash, key, owner, priority, max_attempts, run_at,
+                  attempt, state, seq, created_at, started_at, finished_at, retained)
+VALUES ('queued-1', 't', '{"i":1}', 'h1', 'k1', '', 0, 1, 1000, 0, 0, 1, 1000, NULL, NULL, 0),
+       ('running-1', 't', '{"i":2}', 'h2', 'k2', '', 0, 2, 1000, 1, 1, 2, 1000, 1500, NULL, 0),
+       ('done-1', 't', '{"i":3}', 'h3', 'k3', '', 0, 1, 1000, 1, 2, 3, 1000, 1500, 2000, 0);
+PRAGMA user_version = 1; COMMIT;)sql";
+    char* err = nullptr;
+    ASSERT_EQ(sqlite3_exec(db, v1.c_str(), nullptr, nullptr, &err), SQLITE_OK) << err;
+    sqlite3_close(db);
+  }
+  auto store = open_in(dir.path());
+  ASSERT_TRUE(store) << store.error().detail;
+  auto recovered = (*store)->recover([](const Job&) { return true; });  // attempts remain
+  ASSERT_TRUE(recovered) << recovered.error().detail;
+  ASSERT_EQ(recovered->size(), 1u);
+  EXPECT_EQ((*recovered)[0].job.id, "running-1");
+  EXPECT_EQ((*recovered)[0].job.state, JobState::queued);
+
+  ClaimRequest req;
+  req.max_jobs = 5;
+  req.tasks.push_back(TaskBudget{"t", 5});
+  auto claimed = (*store)->claim(req);
+  ASSERT_TRUE(claimed) << claimed.error().detail;
+  ASSERT_EQ(claimed->size(), 2u);
+  EXPECT_EQ((*claimed)[0].job.id, "queued-1");
+  EXPECT_EQ((*claimed)[1].job.id, "running-1");
+  EXPECT_EQ((*claimed)[1].job.attempt, 2);
+  for (const auto& c : *claimed) {
+    auto done = (*store)->finish(c.job.id, Outcome{});
+    ASSERT_TRUE(done) << done.error().detail;
+    EXPECT_EQ(done->state, JobState::succeeded);
+  }
+
+  JobFilter succeeded;
+  succeeded.state = JobState::succeeded;
+  auto page = (*store)->list(succeeded);
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->jobs.size(), 3u);
+  auto swept = (*store)->sweep(now_ms(), TimePoint(Millis(1'000'000)));  // finished before 1970+1000 s
+  ASSERT_TRUE(swept) << swept.error().detail;
+  EXPECT_EQ(swept->jobs_removed, 1u);  // done-1, finished at 2 s
+  auto gone = (*store)->get("done-1");
+  ASSERT_TRUE(gone);
+  EXPECT_FALSE(*gone);
 }
 
 }  // namespace

@@ -281,6 +281,53 @@ TEST_P(StoreTest, FinishRetryRequeuesAndTerminalClearsSecrets) {
   EXPECT_EQ(store->finish(s.job.id, Outcome{}).error().code, Errc::not_found);
 }
 
+// What finish answers is the job as it is now stored, progress saved while it ran included
+// (a store may answer from what it remembers of its running jobs instead of reading them).
+TEST_P(StoreTest, FinishAnswersTheJobAsStoredAfterProgressAndARetry) {
+  auto expect_stored = [&](const Job& answered) {
+    auto stored = store->get(answered.id);
+    ASSERT_TRUE(stored && *stored);
+    const Job& j = **stored;
+    EXPECT_EQ(answered.state, j.state);
+    EXPECT_EQ(answered.seq, j.seq);
+    EXPECT_EQ(answered.attempt, j.attempt);
+    EXPECT_EQ(answered.fraction, j.fraction);
+    EXPECT_EQ(answered.message, j.message);
+    EXPECT_EQ(answered.error, j.error);
+    EXPECT_EQ(answered.returncode, j.returncode);
+    EXPECT_EQ(answered.result_size, j.result_size);
+    EXPECT_EQ(answered.run_at, j.run_at);
+    EXPECT_EQ(answered.created_at, j.created_at);
+    EXPECT_EQ(answered.started_at, j.started_at);
+    EXPECT_EQ(answered.finished_at, j.finished_at);
+    EXPECT_EQ(answered.params, j.params);
+    EXPECT_EQ(answered.key, j.key);
+  };
+  auto s = submit(job({{"n", 1}}));
+  ASSERT_EQ(claim(1).size(), 1u);
+  ProgressWrite half{s.job.id, s.job.seq + 5, 0.5, "half way"};
+  ASSERT_TRUE(store->save_progress({&half, 1}));
+  Outcome retry;
+  retry.state = JobState::queued;
+  retry.retry_at = now_ms();
+  retry.error = "first failure";
+  retry.fraction = 0;
+  auto requeued = store->finish(s.job.id, retry);
+  ASSERT_TRUE(requeued) << requeued.error().detail;
+  EXPECT_GT(requeued->seq, s.job.seq + 5);  // past the progress it published
+  expect_stored(*requeued);
+
+  auto again = claim(1);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].job.attempt, 2);
+  ProgressWrite most{s.job.id, again[0].job.seq + 3, 0.9, "nearly"};
+  ASSERT_TRUE(store->save_progress({&most, 1}));
+  auto done = finish(s.job.id, JobState::succeeded);
+  EXPECT_EQ(done.seq, again[0].job.seq + 4);
+  EXPECT_EQ(done.fraction, 1.0);
+  expect_stored(done);
+}
+
 TEST_P(StoreTest, CancelQueuedEndsItAndCancelRunningOnlyMarksIt) {
   auto a = submit(job({{"n", 1}}));
   auto b = submit(job({{"n", 2}}));

@@ -9,7 +9,7 @@
 
 namespace wq::sqlite {
 
-inline constexpr std::array<std::string_view, 1> kMigrations = {
+inline constexpr std::array<std::string_view, 2> kMigrations = {
     // 1: jobs. state: 0 queued, 1 running, 2 succeeded, 3 failed, 4 cancelled. Times are Unix
     // milliseconds. `secrets` holds secret params until the job finishes. `retained` is 1 while
     // a succeeded job's result is kept (dedup returns it), 0 once swept. Every index costs a
@@ -50,6 +50,16 @@ CREATE INDEX jobs_active ON jobs(state, rowid) WHERE state < 2;
 CREATE INDEX jobs_finished ON jobs(finished_at) WHERE state >= 2;
 CREATE INDEX jobs_result_expiry ON jobs(result_expires_at)
   WHERE retained = 1 AND result_expires_at IS NOT NULL;
+)sql",
+    // 2: the active and finished indexes keyed on finished_at alone, which a claim never
+    // changes: the claim's UPDATE then touches no index at all (SQLite rewrites an index only
+    // when one of its columns, or a column of its WHERE, is assigned). finished_at is NULL
+    // exactly while a job is queued or running.
+    R"sql(
+DROP INDEX jobs_active;
+DROP INDEX jobs_finished;
+CREATE INDEX jobs_unfinished ON jobs(rowid) WHERE finished_at IS NULL;
+CREATE INDEX jobs_finished ON jobs(finished_at) WHERE finished_at IS NOT NULL;
 )sql",
 };
 

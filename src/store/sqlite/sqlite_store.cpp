@@ -199,6 +199,12 @@ class SqliteStore final : public Store {
         (*st)->reset().bind(1, static_cast<std::int64_t>(w.seq)).bind(2, w.fraction)
             .bind(3, w.message).bind(4, w.id);
         if (auto r = (*st)->run(); !r) return r;
+        if (auto it = running_jobs_.find(w.id); it != running_jobs_.end()) {
+          Job& job = it->second.job;
+          job.seq = std::max<std::uint64_t>(job.seq, w.seq);
+          job.fraction = w.fraction;
+          job.message = w.message;
+        }
       }
       return {};
     });
@@ -273,6 +279,16 @@ class SqliteStore final : public Store {
   StoreStats stats() const override { return commit_stats_.snapshot(); }
 
  private:
+  // A running job as it is in its row (see running_jobs_).
+  struct RunningJob {
+    std::int64_t rowid = 0;
+    Job job;
+  };
+  struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+
   // One write waiting to be committed. Lives on the caller's stack until `done`.
   // Whether a write may make work runnable (claim at the end of its batch), and whether it
   // changes rows with one statement at most (atomic by itself: no savepoint needed).
@@ -397,6 +413,7 @@ class SqliteStore final : public Store {
                  {{"error", failure->detail}, {"writes", batch.size()}});
       if (auto r = wdb_->exec("ROLLBACK"); !r) log::error("sqlite rollback failed", {{"error", r.error().detail}});
       if (auto r = rebuild_index(); !r) log::error("cannot rebuild the queue index", {{"error", r.error().detail}});
+      running_jobs_.clear();  // may hold claims and progress rolled back
       claimed.clear();
     } else {
       commit_stats_.record(std::chrono::steady_clock::now() - began, batch.size());
@@ -561,7 +578,7 @@ class SqliteStore final : public Store {
   }
 
   Result<void> rebuild_index() {
-    auto st = wdb_->prepare("SELECT rowid, priority, run_at, task FROM jobs WHERE state = 0");
+    auto st = wdb_->prepare("SELECT rowid, priority, run_at, task FROM jobs WHERE finished_at IS NULL AND state = 0");
     if (!st) return st.error();
     std::vector<QueuedEntry> entries;
     std::lock_guard lock(index_mutex_);
@@ -572,7 +589,7 @@ class SqliteStore final : public Store {
       entries.push_back(QueuedEntry{(*st)->int64(0), static_cast<int>((*st)->int64(1)),
                                     from_ms((*st)->int64(2)), intern(std::string((*st)->text(3)))});
     }
-    auto count = wdb_->prepare("SELECT count(*) FROM jobs WHERE state = 1");
+    auto count = wdb_->prepare("SELECT count(*) FROM jobs WHERE finished_at IS NULL AND state = 1");
     if (!count) return count.error();
     if (auto row = (*count)->step(); !row) return row.error();
     running_ = (*count)->int64(0);
@@ -647,6 +664,7 @@ class SqliteStore final : public Store {
       --slot->slots;
       --early_->left.max_jobs;
       early_->started.push_back(started_at_once(nj, now));
+      running_jobs_.insert_or_assign(job.id, RunningJob{rowid, early_->started.back().job});
       std::lock_guard lock(index_mutex_);
       ++running_;
     } else {
@@ -717,7 +735,7 @@ class SqliteStore final : public Store {
     if (!read) return read.error();
     auto start = wdb_->prepare(
         "UPDATE jobs SET state = 1, attempt = ?2, started_at = ?3, seq = ?4, fraction = 0, "
-        "message = NULL, finished_at = NULL WHERE rowid = ?1");
+        "message = NULL WHERE rowid = ?1");  // finished_at is NULL: no index changes
     if (!start) return start.error();
     const std::int64_t now = ms(now_ms());
     for (const auto& e : picked) {
@@ -739,6 +757,7 @@ class SqliteStore final : public Store {
       (*start)->reset().bind(1, e.rowid).bind(2, job.attempt).bind(3, now)
           .bind(4, static_cast<std::int64_t>(job.seq));
       if (auto r = (*start)->run(); !r) return r.error();
+      running_jobs_.insert_or_assign(job.id, RunningJob{e.rowid, job});
       claimed.push_back(std::move(c));
     }
     std::lock_guard lock(index_mutex_);
@@ -747,7 +766,13 @@ class SqliteStore final : public Store {
     return claimed;
   }
 
-  Result<Job> do_finish(std::string_view id, const Outcome& o) {
+  // Reads a running job: from running_jobs_ if this store started it, else from its row.
+  Result<RunningJob> take_running(std::string_view id) {
+    if (auto it = running_jobs_.find(id); it != running_jobs_.end()) {
+      RunningJob r = std::move(it->second);
+      running_jobs_.erase(it);
+      return r;
+    }
     // Read, then update by rowid without RETURNING (see do_claim).
     auto read = wdb_->prepare("SELECT " WQ_JOB_COLUMNS " FROM jobs WHERE id = ?1");
     if (!read) return read.error();
@@ -757,9 +782,16 @@ class SqliteStore final : public Store {
     if (!*row || (*read)->int64(11) != static_cast<int>(JobState::running)) {
       return make_error(Errc::not_found, fmt::format("job {} is not running", id));
     }
-    Job job = row_to_job(**read);
-    const std::int64_t rowid = (*read)->int64(0);
+    RunningJob r{(*read)->int64(0), row_to_job(**read)};
     (*read)->reset();
+    return r;
+  }
+
+  Result<Job> do_finish(std::string_view id, const Outcome& o) {
+    auto running = take_running(id);
+    if (!running) return running.error();
+    Job job = std::move(running->job);
+    const std::int64_t rowid = running->rowid;
 
     const bool retry = o.state == JobState::queued;
     std::optional<std::int64_t> rc, size, expires, finished;
@@ -829,7 +861,7 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<Recovered>> do_recover(const std::function<bool(const Job&)>& retry) {
-    auto st = wdb_->prepare("SELECT " WQ_JOB_COLUMNS " FROM jobs WHERE state = 1");
+    auto st = wdb_->prepare("SELECT " WQ_JOB_COLUMNS " FROM jobs WHERE finished_at IS NULL AND state = 1");
     if (!st) return st.error();
     std::vector<Job> interrupted;
     for (;;) {
@@ -865,7 +897,7 @@ class SqliteStore final : public Store {
       if (auto r = s->run(); !r) return r.error();
       if (*found) out.push_back(Recovered{std::move(**found)});
     }
-    auto bump = wdb_->prepare("UPDATE jobs SET seq = seq + ?1 WHERE state = 0");
+    auto bump = wdb_->prepare("UPDATE jobs SET seq = seq + ?1 WHERE finished_at IS NULL AND state = 0");
     if (!bump) return bump.error();
     (*bump)->bind(1, kSeqGapAfterRestart);
     if (auto r = (*bump)->run(); !r) return r.error();
@@ -928,6 +960,9 @@ class SqliteStore final : public Store {
   };
   std::optional<EarlyClaim> early_;
   bool finished_in_batch_ = false;  // a finish in the batch freed a slot; committing thread only
+  // The jobs this store set running, as they are in their rows, so that finishing one needs
+  // no read. Committing thread only; cleared when a batch rolls back.
+  std::unordered_map<std::string, RunningJob, StringHash, std::equal_to<>> running_jobs_;
 
   std::mutex index_mutex_;
   ReadyIndex index_;                                        // guarded by index_mutex_
