@@ -6,7 +6,8 @@
 //           rate (8 clients) measured in the same run. value = the three-node figure.
 //           Also PG-W1-low (one submitter, one node) and, per run, "# " lines with where the
 //           time goes per job: CPU of the nodes (getrusage) and of the PostgreSQL processes
-//           (/proc), statements and commits (pg_stat_statements), the costliest statements;
+//           (/proc), statements and commits (pg_stat_statements), the costliest statements,
+//           wq_jobs rows written and how many updates were heap-only (pg_stat_user_tables);
 //           and PG-CLAIM-low/-high: claim statements per claimed job at low and high load.
 //   PG-W1-PROFILE  only the three-node drain, 2,000 jobs: to run under callgrind.
 //   PG-LAT  submit -> start latency p50 when the job is submitted on a full node and started
@@ -266,16 +267,66 @@ struct Nodes {
   }
 };
 
+// Row changes of wq_jobs in one database (pg_stat_user_tables), read once its nodes have
+// disconnected (a backend flushes its counts at exit): how many updates were heap-only (HOT),
+// which write no index entries.
+struct RowChanges {
+  double inserted = 0, updated = 0, hot = 0, deleted = 0, index_kb = 0;
+};
+RowChanges row_changes(const std::string& url) {
+  const std::string db = url.substr(url.rfind('/') + 1);
+  PGconn* c = PQconnectdb(url.c_str());
+  auto query = [&](const std::string& sql) {
+    PGresult* res = PQexec(c, sql.c_str());
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+      const std::string why = PQerrorMessage(c);
+      PQclear(res);
+      PQfinish(c);
+      throw std::runtime_error("reading the row changes: " + why);
+    }
+    return res;
+  };
+  for (int i = 0; i < 500; ++i) {
+    PGresult* res = query("SELECT count(*) FROM pg_stat_activity WHERE datname = '" + db +
+                          "' AND pid <> pg_backend_pid()");
+    const bool idle = std::string(PQgetvalue(res, 0, 0)) == "0";
+    PQclear(res);
+    if (idle) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  PGresult* res = query(
+      "SELECT n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del, pg_indexes_size(relid) / 1024 "
+      "FROM pg_stat_user_tables WHERE relname = 'wq_jobs'");
+  RowChanges out;
+  if (PQntuples(res) == 1) {
+    out = {std::stod(PQgetvalue(res, 0, 0)), std::stod(PQgetvalue(res, 0, 1)),
+           std::stod(PQgetvalue(res, 0, 2)), std::stod(PQgetvalue(res, 0, 3)),
+           std::stod(PQgetvalue(res, 0, 4))};
+  }
+  PQclear(res);
+  PQfinish(c);
+  return out;
+}
+
+void print_row_changes(const RowChanges& r, int jobs) {
+  fmt::print("#   wq_jobs rows per job: {:.2f} inserted, {:.2f} updated ({:.2f} HOT, {:.0f}%), "
+             "{:.2f} deleted; indexes {:.0f} kB\n",
+             r.inserted / jobs, r.updated / jobs, r.hot / jobs,
+             r.updated > 0 ? 100 * r.hot / r.updated : 0.0, r.deleted / jobs, r.index_kb);
+}
+
 struct Run {
   double rate = 0;  // jobs/s
   Meter::Report report;
+  RowChanges rows;
 };
 
 // Drains `jobs` no-op jobs submitted by `submitters` threads round-robin over `nodes` nodes.
 Run w1_run(const wq::test::PgCluster& cluster, int nodes, int jobs, int submitters,
            wq::Durability durability = wq::Durability::process) {
   const std::string url = fresh_database(cluster);
-  Nodes n(url, std::vector<int>(nodes, 8), durability);
+  auto nodes_owner = std::make_unique<Nodes>(url, std::vector<int>(nodes, 8), durability);
+  Nodes& n = *nodes_owner;
   for (auto& q : n.queues) q->register_task("noop", [](wq::TaskContext&) {});
   Meter meter(cluster, url);
   const auto t0 = SteadyClock::now();
@@ -295,6 +346,8 @@ Run w1_run(const wq::test::PgCluster& cluster, int nodes, int jobs, int submitte
   Run run;
   run.rate = jobs / seconds_since(t0);
   run.report = meter.stop();
+  nodes_owner.reset();
+  run.rows = row_changes(url);
   return run;
 }
 
@@ -346,12 +399,16 @@ void pg_w1(const wq::test::PgCluster& cluster) {
   // Low load: one submitter, each job submitted after the previous one was accepted.
   const Run low = w1_run(cluster, 1, 1000, 1);
   Meter::print("PG-W1-low (1 node, 1 submitter)", low.report, 1000);
+  print_row_changes(low.rows, 1000);
   const Run one = w1_run(cluster, 1, kJobs, 8);
   Meter::print("PG-W1-1node", one.report, kJobs);
+  print_row_changes(one.rows, kJobs);
   const Run three = w1_run(cluster, 3, kJobs, 8);
   Meter::print("PG-W1 (3 nodes)", three.report, kJobs);
+  print_row_changes(three.rows, kJobs);
   const Run fsync = w1_run(cluster, 3, kJobs, 8, wq::Durability::fsync);
   Meter::print("PG-W1-fsync (3 nodes)", fsync.report, kJobs);
+  print_row_changes(fsync.rows, kJobs);
   result("PG-W1-1node", one.rate, "jobs/s", commits,
          "one node, 10000 no-op function jobs, concurrency 8, durability process; limit = pgbench single-row commits/s (8 clients)");
   result("PG-W1", three.rate, "jobs/s", commits,
@@ -441,6 +498,7 @@ int main(int argc, char** argv) {
         // For valgrind --tool=callgrind: only the three-node drain, smaller.
         const Run r = w1_run(*cluster, 3, 2000, 8);
         Meter::print("PG-W1-PROFILE (3 nodes, 2000 jobs)", r.report, 2000);
+        print_row_changes(r.rows, 2000);
       } else {
         std::fprintf(stderr, "wq-bench-pg: unknown workload '%s' (PG-W1, PG-LAT, PG-W1-PROFILE)\n", w.c_str());
         return 2;
