@@ -77,9 +77,9 @@ Result<std::vector<ClaimedJob>> PgClaims::claim(PgConn& c, const ClaimRequest& r
     // queued (locked by this transaction only until its commit). Then look again without
     // the tasks whose budget ran out.
     auto rows = c.run("claim_candidates",
-                      "SELECT seqno, task FROM wq_jobs WHERE state = 0 AND run_at <= $1 AND "
-                      "task = ANY($2::text[]) ORDER BY priority DESC, seqno LIMIT $3 "
-                      "FOR UPDATE SKIP LOCKED",
+                      "SELECT seqno, task FROM wq_jobs WHERE finished_at IS NULL AND state = 0 "
+                      "AND run_at <= $1 AND task = ANY($2::text[]) ORDER BY priority DESC, "
+                      "seqno LIMIT $3 FOR UPDATE SKIP LOCKED",
                       Params().add(now).add_array(tasks).add(static_cast<std::int64_t>(remaining)));
     if (!rows) return rows.error();
     std::string chosen = "{";
@@ -117,8 +117,9 @@ Result<std::vector<ClaimedJob>> PgClaims::claim(PgConn& c, const ClaimRequest& r
 Result<void> PgClaims::take_batch(PgConn& c, const std::vector<std::string>& tasks, std::size_t n,
                         std::int64_t now, Taken& out) {
   static const std::string sql = fmt::format(
-      "WITH picked AS (SELECT seqno FROM wq_jobs WHERE state = 0 AND run_at <= $1 AND "
-      "task = ANY($4::text[]) ORDER BY priority DESC, seqno LIMIT $5 FOR UPDATE SKIP LOCKED) "
+      "WITH picked AS (SELECT seqno FROM wq_jobs WHERE finished_at IS NULL AND state = 0 AND "
+      "run_at <= $1 AND task = ANY($4::text[]) ORDER BY priority DESC, seqno LIMIT $5 "
+      "FOR UPDATE SKIP LOCKED) "
       "UPDATE wq_jobs j SET {} FROM picked WHERE j.seqno = picked.seqno{}",
       kClaimSet, kClaimReturning);
   return append_claimed(c.run("claim_batch", sql.c_str(),

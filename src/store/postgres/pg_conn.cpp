@@ -76,7 +76,13 @@ Result<std::unique_ptr<PgConn>> PgConn::connect(const std::string& conninfo) {
   }
   // Our own notices (e.g. "relation already exists, skipping") are not worth a log line.
   PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);
-  return std::unique_ptr<PgConn>(new PgConn(c));
+  auto conn = std::unique_ptr<PgConn>(new PgConn(c));
+  // Every statement of ours finds its rows through an index. A prepared statement's generic
+  // plan is made once, often while wq_jobs is new and never analysed (the planner then assumes
+  // ten pages, where a sequential scan looks cheapest) and kept: a finish would then read the
+  // whole table. With sequential scans priced out the plans stay on the indexes.
+  if (auto r = conn->exec("SET enable_seqscan = off"); !r) return r.error();
+  return conn;
 }
 
 PgConn::~PgConn() { PQfinish(conn_); }

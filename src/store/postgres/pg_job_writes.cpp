@@ -61,7 +61,8 @@ Result<Submitted> PgJobWrites::submit(PgConn& c, const NewJob& nj, const std::st
       if (!is_terminal(state) || retained_success) return Submitted{row_to_job(*prev, 0), false};
     }
     if (nj.max_queued > 0) {
-      auto n = c.run("count_queued", "SELECT count(*) FROM wq_jobs WHERE state = 0");
+      auto n = c.run("count_queued",
+                     "SELECT count(*) FROM wq_jobs WHERE finished_at IS NULL AND state = 0");
       if (!n) return n.error();
       if (static_cast<std::size_t>(n->int64(0, 0)) >= nj.max_queued) {
         return make_error(Errc::queue_full,
@@ -163,8 +164,8 @@ Result<Job> PgJobWrites::cancel(PgConn& c, std::string_view id,
 Result<std::vector<Recovered>> PgJobWrites::recover(
     PgConn& c, const std::function<bool(const Job&)>& retry) const {
   auto expired = c.run("recover_expired",
-                       "SELECT " WQ_PG_JOB_COLUMNS " FROM wq_jobs WHERE state = 1 AND "
-                       "lease_expires_at < now() FOR UPDATE SKIP LOCKED");
+                       "SELECT " WQ_PG_JOB_COLUMNS " FROM wq_jobs WHERE finished_at IS NULL AND "
+                       "state = 1 AND lease_expires_at < now() FOR UPDATE SKIP LOCKED");
   if (!expired) return expired.error();
   std::vector<Recovered> out;
   const std::int64_t now = ms(now_ms());

@@ -93,18 +93,23 @@ bool PgLeases::renew() {
     }
     conn_ = std::move(*c);
   }
-  std::vector<std::string> forfeited;
+  std::vector<std::string> forfeited, ids;
   {
     std::lock_guard lock(mutex_);
     forfeited.assign(forfeited_.begin(), forfeited_.end());
+    ids.assign(held_.begin(), held_.end());
   }
-  // Rows the writer holds locked are skipped rather than waited for: it is finishing them.
+  ids.insert(ids.end(), forfeited.begin(), forfeited.end());
+  // By id: no index tells running jobs from queued ones (so that a claim writes no index
+  // entry). A job is held from just after its claim commits, which set a full lease. Rows the
+  // writer holds locked are skipped rather than waited for: it is finishing them.
   auto r = conn_->run("renew_leases",
                       "UPDATE wq_jobs SET lease_expires_at = CASE WHEN id = ANY($3::text[]) "
                       "THEN now() ELSE now() + $2::bigint * interval '1 millisecond' END "
-                      "WHERE seqno IN (SELECT seqno FROM wq_jobs WHERE state = 1 AND "
-                      "lease_node = $1 FOR UPDATE SKIP LOCKED)",
-                      Params().add(node_).add(lease_.count()).add_array(forfeited));
+                      "WHERE seqno IN (SELECT seqno FROM wq_jobs WHERE id = ANY($4::text[]) AND "
+                      "state = 1 AND lease_node = $1 FOR UPDATE SKIP LOCKED)",
+                      Params().add(node_).add(lease_.count()).add_array(forfeited)
+                          .add_array(ids));
   if (!r) {
     log::warn("cannot renew job leases", {{"error", r.error().detail}});
     return false;

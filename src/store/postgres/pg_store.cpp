@@ -247,11 +247,11 @@ class PgStore final : public Store {
       auto r = c.run(
           "n_ahead",
           "WITH me AS (SELECT seqno, priority, run_at FROM wq_jobs WHERE id = $1 AND state = 0) "
-          "SELECT (SELECT count(*) FROM wq_jobs WHERE state = 1) + "
-          "(SELECT count(*) FROM wq_jobs q WHERE q.state = 0 AND CASE WHEN me.run_at <= $2 "
-          "THEN q.run_at <= $2 AND (q.priority > me.priority OR (q.priority = me.priority AND "
-          "q.seqno < me.seqno)) ELSE q.run_at <= $2 OR (q.run_at, q.seqno) < (me.run_at, "
-          "me.seqno) END) FROM me",
+          "SELECT (SELECT count(*) FROM wq_jobs WHERE finished_at IS NULL AND state = 1) + "
+          "(SELECT count(*) FROM wq_jobs q WHERE q.finished_at IS NULL AND q.state = 0 AND "
+          "CASE WHEN me.run_at <= $2 THEN q.run_at <= $2 AND (q.priority > me.priority OR "
+          "(q.priority = me.priority AND q.seqno < me.seqno)) ELSE q.run_at <= $2 OR "
+          "(q.run_at, q.seqno) < (me.run_at, me.seqno) END) FROM me",
           Params().add(job.id).add(ms(now_ms())));
       if (!r) return r.error();
       return r->size() == 0 ? 0 : r->int64(0, 0);
@@ -267,7 +267,9 @@ class PgStore final : public Store {
       if (fresh && (!next_run_at_ || *next_run_at_ > now)) return next_run_at_;
     }
     auto r = read<std::optional<TimePoint>>([&](PgConn& c) -> Result<std::optional<TimePoint>> {
-      auto rows = c.run("next_run_at", "SELECT min(run_at) FROM wq_jobs WHERE state = 0 AND run_at > $1",
+      auto rows = c.run("next_run_at",
+                        "SELECT min(run_at) FROM wq_jobs WHERE finished_at IS NULL AND state = 0 "
+                        "AND run_at > $1",
                         Params().add(ms(now)));
       if (!rows) return rows.error();
       if (rows->null(0, 0)) return std::optional<TimePoint>{};
