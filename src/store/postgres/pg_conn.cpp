@@ -80,8 +80,10 @@ Result<std::unique_ptr<PgConn>> PgConn::connect(const std::string& conninfo) {
   // Every statement of ours finds its rows through an index. A prepared statement's generic
   // plan is made once, often while wq_jobs is new and never analysed (the planner then assumes
   // ten pages, where a sequential scan looks cheapest) and kept: a finish would then read the
-  // whole table. With sequential scans priced out the plans stay on the indexes.
-  if (auto r = conn->exec("SET enable_seqscan = off"); !r) return r.error();
+  // whole table. With sequential scans priced out the plans stay on the indexes. (A plan
+  // that must scan anyway then costs more than JIT's threshold: JIT is off, compiling would
+  // cost more than any of our statements runs.)
+  if (auto r = conn->exec("SET enable_seqscan = off; SET jit = off"); !r) return r.error();
   return conn;
 }
 
