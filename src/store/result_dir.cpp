@@ -57,8 +57,9 @@ Result<ResultDir::Attempt> ResultDir::prepare(std::string_view id, int attempt, 
   if (needs.job_dir) {
     auto dir = take_job_dir();
     if (!dir) return dir.error();
-    a.job_dir = std::move(*dir);
-    a.status_file = a.job_dir / "status";
+    a.status_file = dir->path + "/status";
+    a.job_dir = std::move(dir->path);
+    a.job_dir_fd = dir->fd;
   }
   if (needs.output_file) {
     const int fd = ::open(a.output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -66,30 +67,42 @@ Result<ResultDir::Attempt> ResultDir::prepare(std::string_view id, int attempt, 
       const int err = errno;
       discard(a);
       return make_error(Errc::store_failed, fmt::format("cannot create output file {}: {}",
-                                                        a.output.string(), std::strerror(err)));
+                                                        a.output, std::strerror(err)));
     }
     ::close(fd);
+    a.output_made = true;
   }
   return a;
 }
 
-Result<fs::path> ResultDir::take_job_dir() const {
+Result<ResultDir::FreeDir> ResultDir::take_job_dir() const {
   std::uint64_t n;
   {
     std::lock_guard lock(free_->mutex);
     if (!free_->dirs.empty()) {
-      fs::path dir = std::move(free_->dirs.back());
+      FreeDir dir = std::move(free_->dirs.back());
       free_->dirs.pop_back();
       return dir;
     }
     n = free_->made++;
   }
-  fs::path dir = fmt::format("{}/jobs/w{}", root_.native(), n);
+  std::string dir = fmt::format("{}/jobs/w{}", root_.native(), n);
   if (::mkdir(dir.c_str(), 0755) != 0) {
     return make_error(Errc::store_failed, fmt::format("cannot create job directory {}: {}",
-                                                      dir.string(), std::strerror(errno)));
+                                                      dir, std::strerror(errno)));
   }
-  return dir;
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    ::rmdir(dir.c_str());
+    return make_error(Errc::store_failed, fmt::format("cannot open job directory {}: {}",
+                                                      dir, std::strerror(err)));
+  }
+  return FreeDir{std::move(dir), fd};
+}
+
+ResultDir::FreeDirs::~FreeDirs() {
+  for (const FreeDir& dir : dirs) ::close(dir.fd);
 }
 
 Result<std::uint64_t> ResultDir::publish(std::string_view id, const Attempt& attempt) const {
@@ -112,32 +125,42 @@ Result<std::uint64_t> ResultDir::publish(std::string_view id, const Attempt& att
 }
 
 void ResultDir::discard(const Attempt& attempt) const {
-  ::unlink(attempt.output.c_str());
+  // A program is not told the output path unless prepare() made the file.
+  if (attempt.output_made || attempt.job_dir.empty()) ::unlink(attempt.output.c_str());
   if (attempt.job_dir.empty()) return;
-  ::unlink(attempt.status_file.c_str());
   // An empty directory is kept for the next attempt. Reading it costs no journal write,
   // unlike rmdir now and mkdir later.
-  bool empty = false;
-  if (DIR* d = ::opendir(attempt.job_dir.c_str())) {
-    empty = true;
-    while (const dirent* e = ::readdir(d)) {
-      if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
-        empty = false;
-        break;
-      }
-    }
-    ::closedir(d);
-  }
-  if (empty) {
+  if (empty_but_status(attempt.job_dir_fd, attempt.status_file)) {
     std::lock_guard lock(free_->mutex);
-    free_->dirs.push_back(attempt.job_dir);
+    free_->dirs.push_back(FreeDir{attempt.job_dir, attempt.job_dir_fd});
     return;
   }
+  ::close(attempt.job_dir_fd);
   std::error_code ec;
   fs::remove_all(attempt.job_dir, ec);  // what the program left behind goes with it
   if (ec) {
-    log::warn("cannot remove a job directory", {{"dir", attempt.job_dir.string()}, {"error", ec.message()}});
+    log::warn("cannot remove a job directory", {{"dir", attempt.job_dir}, {"error", ec.message()}});
   }
+}
+
+bool ResultDir::empty_but_status(int fd, const std::string& status_file) {
+  if (::lseek(fd, 0, SEEK_SET) != 0) return false;
+  alignas(dirent64) char buffer[1024];
+  bool status = false;
+  for (;;) {
+    const ssize_t n = ::getdents64(fd, buffer, sizeof buffer);
+    if (n < 0) return false;
+    if (n == 0) break;
+    for (ssize_t at = 0; at < n;) {
+      const auto* e = reinterpret_cast<const dirent64*>(buffer + at);
+      at += e->d_reclen;
+      const std::string_view name = e->d_name;
+      if (name == "." || name == "..") continue;
+      if (name != "status") return false;
+      status = true;
+    }
+  }
+  return !status || ::unlink(status_file.c_str()) == 0 || errno == ENOENT;
 }
 
 fs::path ResultDir::result_path(std::string_view id) const {

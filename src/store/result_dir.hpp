@@ -21,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -28,10 +29,14 @@ namespace wq {
 
 class ResultDir {
  public:
+  // Paths as strings: a std::filesystem::path splits itself into components when made and
+  // when copied, and an attempt's paths are made and copied a few times per job.
   struct Attempt {
-    std::filesystem::path job_dir;  // empty when the attempt needs none (function tasks)
-    std::filesystem::path output;
-    std::filesystem::path status_file;
+    std::string job_dir;  // empty when the attempt needs none (function tasks)
+    std::string output;
+    std::string status_file;
+    bool output_made = false;  // prepare() made {output}; else only a function task may make it
+    int job_dir_fd = -1;       // the job directory, open; owned by the ResultDir until discard()
   };
 
   // Creates the layout, takes data_dir/LOCK (Errc::locked if another process has it) and
@@ -50,7 +55,8 @@ class ResultDir {
   // The error detail is the Overview text "Failed to link destination file: <reason>".
   Result<std::uint64_t> publish(std::string_view id, const Attempt& attempt) const;
   // Removes the attempt's output file, if still there, and its status file; the job directory
-  // is kept for reuse if the program left it empty, removed otherwise.
+  // is kept for reuse if the program left nothing else in it, removed otherwise. Once per
+  // attempt.
   void discard(const Attempt& attempt) const;
 
   std::filesystem::path result_path(std::string_view id) const;
@@ -59,15 +65,25 @@ class ResultDir {
   const std::filesystem::path& root() const { return root_; }
 
  private:
+  struct FreeDir {
+    std::string path;
+    int fd;
+  };
   struct FreeDirs {
+    FreeDirs() = default;
+    FreeDirs(const FreeDirs&) = delete;
+    FreeDirs& operator=(const FreeDirs&) = delete;
+    ~FreeDirs();
     std::mutex mutex;
-    std::vector<std::filesystem::path> dirs;  // empty job directories
-    std::uint64_t made = 0;                   // names w0, w1, ... made so far
+    std::vector<FreeDir> dirs;  // empty job directories
+    std::uint64_t made = 0;     // names w0, w1, ... made so far
   };
 
   ResultDir(std::filesystem::path root, FileLock lock)
       : root_(std::move(root)), lock_(std::move(lock)), free_(std::make_shared<FreeDirs>()) {}
-  Result<std::filesystem::path> take_job_dir() const;
+  Result<FreeDir> take_job_dir() const;
+  // Whether the job directory holds nothing but (and then no longer) its status file.
+  static bool empty_but_status(int fd, const std::string& status_file);
 
   std::filesystem::path root_;
   FileLock lock_;

@@ -69,8 +69,8 @@ TEST(ResultDir, AJobDirectoryLeftEmptyIsReusedAndOneLeftWithFilesIsRemoved) {
   ASSERT_TRUE(second);
   EXPECT_EQ(second->job_dir, first->job_dir);
   EXPECT_TRUE(fs::is_empty(second->job_dir));
-  std::ofstream(second->job_dir / "scratch.txt") << "left behind";
-  fs::create_directories(second->job_dir / "sub" / "dir");
+  std::ofstream(fs::path(second->job_dir) / "scratch.txt") << "left behind";
+  fs::create_directories(fs::path(second->job_dir) / "sub" / "dir");
   rd->discard(*second);
   EXPECT_FALSE(fs::exists(second->job_dir));  // with everything the program left there
 
