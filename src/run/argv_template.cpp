@@ -159,13 +159,13 @@ Result<std::vector<std::string>> expand_argv(const TaskConfig& task, const Templ
           arg += piece.text;
           break;
         case Slot::output:
-          arg += inputs.output.string();
+          arg += inputs.output;
           break;
         case Slot::status_file:
-          arg += inputs.status_file.string();
+          arg += inputs.status_file;
           break;
         case Slot::job_dir:
-          arg += inputs.job_dir.string();
+          arg += inputs.job_dir;
           break;
         case Slot::job_id:
           arg += inputs.job_id;

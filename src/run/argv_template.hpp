@@ -11,7 +11,6 @@
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
-#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,9 +25,9 @@ namespace wq::run {
 struct TemplateInputs {
   const boost::json::object& params;  // all of the job's params, secret ones included
   std::string_view job_id;
-  std::filesystem::path output;       // {output}
-  std::filesystem::path status_file;  // {status_file}
-  std::filesystem::path job_dir;      // {job_dir}; also the program's working directory
+  std::string_view output;       // {output}
+  std::string_view status_file;  // {status_file}
+  std::string_view job_dir;      // {job_dir}; also the program's working directory
 };
 
 // Config-time check of task.command: every placeholder known, every {param.NAME} declared

@@ -403,7 +403,7 @@ class CommandRunner::Impl {
     SpawnOptions options;
     options.argv = std::move(run.spec.argv);
     options.env = std::move(run.spec.env);
-    options.cwd = run.spec.cwd;
+    options.cwd = std::move(run.spec.cwd);
     options.pipe_stdin = run.spec.stdin_data.has_value();
     Result<Subprocess> spawned = spawn(options);
     if (!spawned) return finish(run, failed(kCannotStart, spawned.error().detail));
@@ -438,7 +438,12 @@ class CommandRunner::Impl {
           write_stdin(run);
         } else {
           UniqueFd& fd = fds[i].fd == run.out.get() ? run.out : run.err;
-          read_some(run, fd, kReadsPerTurn, w.buffer);
+          // Hung up with nothing to read: the end of it, without a read to say so.
+          if (fds[i].revents == POLLHUP) {
+            fd.reset();
+          } else {
+            read_some(run, fd, kReadsPerTurn, w.buffer);
+          }
         }
       }
       fire_timers(run);

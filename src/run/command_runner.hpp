@@ -15,7 +15,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -32,9 +31,9 @@ struct CommandSpec {
   std::vector<std::string> argv;          // expanded; argv[0] is the program
   std::vector<std::string> env;           // extra "NAME=value" entries (secrets via env)
   std::optional<std::string> stdin_data;  // secrets via stdin; otherwise stdin is /dev/null
-  std::filesystem::path cwd;              // the job directory
-  std::filesystem::path output;           // {output}: exists, empty, the program overwrites it
-  std::filesystem::path status_file;      // {status_file}, watched under the status_file protocol
+  std::string cwd;                        // the job directory
+  std::string output;                     // {output}: exists, empty, the program overwrites it
+  std::string status_file;                // {status_file}, watched under the status_file protocol
   ProgressProtocol protocol = ProgressProtocol::stdout_lines;
   std::optional<std::chrono::milliseconds> timeout;
   std::chrono::milliseconds kill_grace{5000};

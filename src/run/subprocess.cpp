@@ -154,9 +154,9 @@ int dev_null() {
 
 std::string_view env_name(std::string_view entry) { return entry.substr(0, entry.find('=')); }
 
-std::vector<std::string> program_candidates(const std::string& program,
-                                            const std::vector<std::string>& extra_env) {
-  if (program.find('/') != std::string::npos) return {program};
+// execvp's search: the candidate paths for a bare name, in order.
+std::vector<std::string> path_candidates(const std::string& program,
+                                         const std::vector<std::string>& extra_env) {
   std::string path = "/usr/bin:/bin";
   if (const char* ours = getenv("PATH")) path = ours;
   for (const auto& e : extra_env) {
@@ -207,27 +207,34 @@ Result<Subprocess> Subprocess::spawn(const SpawnOptions& options) {
   for (const auto& a : options.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
 
+  // Our environment as it is, unless entries are added or replaced.
   std::vector<char*> envp;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    bool overridden = false;
-    for (const auto& extra : options.env) {
-      if (env_name(extra) == env_name(*e)) overridden = true;
+  if (!options.env.empty()) {
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+      bool overridden = false;
+      for (const auto& extra : options.env) {
+        if (env_name(extra) == env_name(*e)) overridden = true;
+      }
+      if (!overridden) envp.push_back(*e);
     }
-    if (!overridden) envp.push_back(*e);
+    for (const auto& extra : options.env) envp.push_back(const_cast<char*>(extra.c_str()));
+    envp.push_back(nullptr);
   }
-  for (const auto& extra : options.env) envp.push_back(const_cast<char*>(extra.c_str()));
-  envp.push_back(nullptr);
 
-  const std::vector<std::string> candidates = program_candidates(program, options.env);
-  std::vector<const char*> programs;
-  for (const auto& c : candidates) programs.push_back(c.c_str());
-  programs.push_back(nullptr);
+  std::vector<std::string> candidates;
+  std::vector<const char*> searched;
+  const char* as_given[] = {program.c_str(), nullptr};
+  if (program.find('/') == std::string::npos) {
+    candidates = path_candidates(program, options.env);
+    for (const auto& c : candidates) searched.push_back(c.c_str());
+    searched.push_back(nullptr);
+  }
 
-  const std::string cwd = options.cwd.string();
+  const std::string& cwd = options.cwd;
   ChildArgs args{};
-  args.programs = programs.data();
+  args.programs = searched.empty() ? as_given : searched.data();
   args.argv = argv.data();
-  args.envp = envp.data();
+  args.envp = envp.empty() ? environ : envp.data();
   args.cwd = cwd.empty() ? nullptr : cwd.c_str();
   args.stdio[0] = options.pipe_stdin ? child_in.get() : dev_null();
   args.stdio[1] = child_out.get();

@@ -9,7 +9,6 @@
 
 #include <sys/types.h>
 
-#include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
@@ -47,7 +46,7 @@ struct SpawnOptions {
   std::vector<std::string> argv;
   // Extra "NAME=value" entries; the child gets our environment plus these, which win.
   std::vector<std::string> env;
-  std::filesystem::path cwd;  // empty: inherit ours
+  std::string cwd;            // empty: inherit ours
   bool pipe_stdin = false;    // false: stdin is /dev/null
 };
 

@@ -446,8 +446,9 @@ TEST(CommandRunner, HostileParamsReachTheProgramVerbatimAndTouchNoPaths) {
     params["p" + std::to_string(i)] = hostile[i];
   }
   const fs::path output = dir.path() / "output";
+  const fs::path status = dir.path() / "status";
   auto spec = make_command_spec(
-      task, TemplateInputs{params, "job", output, dir.path() / "status", dir.path()});
+      task, TemplateInputs{params, "job", output.native(), status.native(), dir.path().native()});
   ASSERT_TRUE(spec) << spec.error().detail;
   std::ofstream(output).flush();
   auto r = run_to_end(std::move(*spec));
@@ -470,8 +471,9 @@ TEST(CommandRunner, SecretsViaEnvironmentArriveAndStayOutOfArgv) {
   task.params = {secret_param("api_token")};
   auto params = boost::json::object{{"api_token", "t0p s3cret"}};
   const fs::path output = dir.path() / "output";
+  const fs::path status = dir.path() / "status";
   auto spec = make_command_spec(
-      task, TemplateInputs{params, "job", output, dir.path() / "status", dir.path()});
+      task, TemplateInputs{params, "job", output.native(), status.native(), dir.path().native()});
   ASSERT_TRUE(spec);
   for (const auto& arg : spec->argv) EXPECT_EQ(arg.find("t0p s3cret"), std::string::npos);
   std::ofstream(output).flush();
@@ -488,8 +490,9 @@ TEST(CommandRunner, SecretsViaStdinArriveAsOneJsonObject) {
   task.secrets_via = SecretsVia::stdin_json;
   auto params = boost::json::object{{"token", "t0k"}, {"server", "s"}};
   const fs::path output = dir.path() / "output";
+  const fs::path status = dir.path() / "status";
   auto spec = make_command_spec(
-      task, TemplateInputs{params, "job", output, dir.path() / "status", dir.path()});
+      task, TemplateInputs{params, "job", output.native(), status.native(), dir.path().native()});
   ASSERT_TRUE(spec);
   EXPECT_TRUE(spec->env.empty());
   std::ofstream(output).flush();
