@@ -116,12 +116,16 @@ void PgEvents::emit(const StoreEvent& e) {
 }
 
 void PgEvents::publish(const Snapshot& snap) {
+  bool wake = false;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
+    // Between sends the notifier sleeps out the interval whatever arrives: waking it for each
+    // snapshot would cost a context switch and send nothing sooner.
+    wake = notifier_idle_ && pending_.empty();
     pending_[snap.id] = snap;
   }
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
 }
 
 void PgEvents::announce_work() {
@@ -212,7 +216,9 @@ void PgEvents::notify_loop() {
     std::vector<std::string> payloads;
     {
       std::unique_lock lock(mutex_);
+      notifier_idle_ = true;
       cv_.wait(lock, [&] { return stopping_ || !pending_.empty() || work_pending_; });
+      notifier_idle_ = false;
       if (stopping_) return;
       batch.swap(pending_);
       if (work_pending_) payloads.push_back(work_payload(node_));

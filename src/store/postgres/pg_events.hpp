@@ -74,6 +74,7 @@ class PgEvents {
   std::condition_variable cv_;
   std::unordered_map<std::string, Snapshot> pending_;  // guarded by mutex_; newest per job
   bool work_pending_ = false;                          // guarded by mutex_
+  bool notifier_idle_ = false;  // guarded by mutex_; waiting for something to send
   bool stopping_ = false;                              // guarded by mutex_
 
   std::thread listen_thread_;
