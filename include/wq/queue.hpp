@@ -101,6 +101,16 @@ class Queue {
   // bad_input, conflict, queue_full, shutting_down, store_failed.
   Result<Submitted> submit(const JobSpec& spec);
 
+  // submit() for event loops: `done` receives what submit() would return. Unless
+  // submit_blocks(), this returns at once and `done` runs later on the store's writer thread
+  // (keep it brief: post the result to your own executor); errors found before the store
+  // (unknown task, bad params) call it at once on this thread. With a store that cannot
+  // submit without waiting (PostgreSQL) submit_blocks() is true and this blocks like submit().
+  // Nothing bounds the submits waiting for the store: bound them yourself (wqd has one per
+  // connection at most).
+  void submit_async(const JobSpec& spec, std::function<void(Result<Submitted>)> done);
+  bool submit_blocks() const noexcept;
+
   // The Overview seed's ensure_run: nullopt when a retained successful result already exists,
   // else the new or running job.
   Result<std::optional<Job>> ensure_run(const JobSpec& spec);

@@ -150,6 +150,14 @@ class Store {
   // Returns only after the commit.
   virtual Result<Submitted> submit(const NewJob& job) = 0;
 
+  // submit() without waiting: `done` is called once with what submit() would return, after
+  // the commit. A store whose submits_async() is true calls it on its own writer thread (so
+  // `done` must be brief and must not call the store); the default runs submit() and calls
+  // `done` on the caller's thread before returning.
+  using SubmitDone = std::function<void(Result<Submitted>)>;
+  virtual bool submits_async() const { return false; }
+  virtual void submit_async(NewJob job, SubmitDone done) { done(submit(job)); }
+
   // Moves up to max_jobs runnable (run_at <= now) queued jobs to running, highest priority
   // first, then FIFO, taking only tasks in req.tasks and at most each one's budget.
   virtual Result<std::vector<ClaimedJob>> claim(const ClaimRequest& req) = 0;

@@ -5,12 +5,14 @@
 #include <boost/json/array.hpp>
 #include <charconv>
 
+#include "http/blocking_call.hpp"
 #include "http/job_json_text.hpp"
 #include "http/job_spec_json.hpp"
 
 namespace wq::http {
 namespace {
 
+namespace asio = boost::asio;
 namespace json = boost::json;
 
 constexpr std::size_t kMaxPageSize = 1000;
@@ -35,15 +37,47 @@ Result<std::size_t> page_size(const Request& req) {
 
 }  // namespace
 
-Response submit_job(RequestContext& ctx, const Request& req) {
-  auto spec = parse_job_spec(req.body(), ctx.tenant);
-  if (!spec) return problem(req, spec.error());
-  auto submitted = ctx.env.queue.submit(*spec);
+namespace {
+
+Response submit_response(RequestContext& ctx, const Request& req, const Result<Submitted>& submitted) {
   if (!submitted) return problem(req, submitted.error());
   Response res =
       job_response(ctx, req, submitted->created ? Status::created : Status::ok, submitted->job);
   res.set(bhttp::field::location, "/v1/jobs/" + submitted->job.id);
   return res;
+}
+
+// Queue::submit_async as an awaitable: resumes on the awaiting coroutine's executor.
+asio::awaitable<Result<Submitted>> submitted(Queue& queue, const JobSpec& spec) {
+  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(Result<Submitted>)>(
+      [&queue, &spec](auto handler) {
+        // std::function needs a copyable callable; the handler is move-only.
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        queue.submit_async(spec, [shared](Result<Submitted> r) {
+          auto ex = asio::get_associated_executor(*shared);
+          asio::post(ex, [shared, r = std::move(r)]() mutable { std::move(*shared)(std::move(r)); });
+        });
+      },
+      asio::use_awaitable);
+}
+
+}  // namespace
+
+asio::awaitable<Response> submit_job(RequestContext& ctx, const Request& req) {
+  Queue& queue = ctx.env.queue;
+  if (queue.submit_blocks()) {
+    // The store waits for its commit (and the queue position is a network read): both belong
+    // on the blocking pool, not on this strand.
+    co_return co_await on_pool(ctx.env.blocking, [&ctx, &req] {
+      auto spec = parse_job_spec(req.body(), ctx.tenant);
+      if (!spec) return problem(req, spec.error());
+      return submit_response(ctx, req, ctx.env.queue.submit(*spec));
+    });
+  }
+  auto spec = parse_job_spec(req.body(), ctx.tenant);
+  if (!spec) co_return problem(req, spec.error());
+  auto result = co_await submitted(queue, *spec);
+  co_return submit_response(ctx, req, result);
 }
 
 Response get_job(RequestContext& ctx, const Request& req) {

@@ -21,7 +21,7 @@ namespace {
 using bhttp::verb;
 
 constexpr Route kRoutes[] = {
-    {verb::post, "/v1/jobs", submit_job},
+    {verb::post, "/v1/jobs", nullptr, nullptr, true, submit_job},
     {verb::get, "/v1/jobs", list_jobs},
     {verb::post, "/v1/jobs/search", search_jobs},
     {verb::get, "/v1/jobs/{}", get_job},
@@ -100,7 +100,7 @@ std::optional<std::string> query_param(const Request& req, std::string_view name
   return std::string((*it).value);
 }
 
-std::variant<Response, StreamCall> handle_request(ServerEnv& env, const Request& req) {
+std::variant<Response, Routed> route(ServerEnv& env, const Request& req) {
   const std::string_view path = path_of(req);
   const Route* found = nullptr;
   std::vector<std::string> args;
@@ -138,13 +138,32 @@ std::variant<Response, StreamCall> handle_request(ServerEnv& env, const Request&
     }
     ctx.tenant = std::move(*tenant);
   }
-  if (found->stream) return StreamCall{found->stream, std::move(ctx)};
+  return Routed{found, std::move(ctx)};
+}
+
+namespace {
+
+Response handler_failed(const Request& req, const std::exception& e) {
+  log::error("request handler failed", {{"path", path_of(req)}, {"error", e.what()}});
+  return problem(req, Status::internal_server_error,
+                 "the server failed to handle this request; it was logged, please report it");
+}
+
+}  // namespace
+
+Response run_plain(Routed& routed, const Request& req) {
   try {
-    return found->plain(ctx, req);
+    return routed.route->plain(routed.context, req);
   } catch (const std::exception& e) {
-    log::error("request handler failed", {{"path", path}, {"error", e.what()}});
-    return problem(req, Status::internal_server_error,
-                   "the server failed to handle this request; it was logged, please report it");
+    return handler_failed(req, e);
+  }
+}
+
+boost::asio::awaitable<Response> run_async(Routed& routed, const Request& req) {
+  try {
+    co_return co_await routed.route->async(routed.context, req);
+  } catch (const std::exception& e) {
+    co_return handler_failed(req, e);
   }
 }
 

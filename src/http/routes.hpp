@@ -1,12 +1,14 @@
-// The route table and handle_request: a request in, a response (or the stream handler that
-// will write one) out. Plain handlers are synchronous and may block on the store, so the
-// session runs handle_request on the blocking pool (GETs against the SQLite store, which only
-// read briefly, on the connection's strand); stream handlers are coroutines that run on the
-// connection's strand and write their own response.
+// The route table, route() and run_plain(): a request in, a response (or the handler that will
+// make or write one) out. Plain handlers are synchronous and may block on the store, so the
+// session runs them on the blocking pool (GETs against the SQLite store, which only read
+// briefly, on the connection's strand); async handlers are coroutines that run on the
+// connection's strand and await the store without blocking it; stream handlers are coroutines
+// that run on the connection's strand and write their own response.
 //
-// Threading: ServerEnv's members are safe from any thread. handle_request and plain handlers
-// run on blocking-pool threads, or for SQLite GETs on the connection's strand (so a GET handler
-// must not wait for anything but a store read); stream handlers on their connection's strand.
+// Threading: ServerEnv's members are safe from any thread. route() is cheap (matching and a
+// token hash) and runs on the connection's strand; plain handlers on blocking-pool threads, or
+// for SQLite GETs on the strand (so a GET handler must not wait for anything but a store read);
+// async and stream handlers on their connection's strand.
 #pragma once
 
 #include <atomic>
@@ -55,6 +57,7 @@ struct Written {
 
 using PlainHandler = Response (*)(RequestContext&, const Request&);
 using StreamHandler = boost::asio::awaitable<Written> (*)(RequestContext&, const Request&, Stream&);
+using AsyncHandler = boost::asio::awaitable<Response> (*)(RequestContext&, const Request&);
 
 struct Route {
   bhttp::verb method;
@@ -62,20 +65,25 @@ struct Route {
   PlainHandler plain = nullptr;
   StreamHandler stream = nullptr;
   bool needs_auth = true;  // false: health and metrics
+  AsyncHandler async = nullptr;
 };
 
 std::span<const Route> routes();
 
-// A stream route to run on the connection's strand, with its authenticated context.
-struct StreamCall {
-  StreamHandler handler;
+// A matched route with its authenticated context.
+struct Routed {
+  const Route* route;
   RequestContext context;
 };
 
-// Matches the route, authenticates, and runs a plain handler (catching anything it throws as
-// a 500). Answers 404 for unknown paths, 405 (with Allow) for a known path with another method,
-// 401 (with WWW-Authenticate) for a missing or wrong token. May block: call on the pool.
-std::variant<Response, StreamCall> handle_request(ServerEnv& env, const Request& req);
+// Matches the route and authenticates. Answers 404 for unknown paths, 405 (with Allow) for a
+// known path with another method, 401 (with WWW-Authenticate) for a missing or wrong token.
+std::variant<Response, Routed> route(ServerEnv& env, const Request& req);
+
+// Run a plain route's handler (may block) or an async route's, answering anything it throws
+// with a 500.
+Response run_plain(Routed& routed, const Request& req);
+boost::asio::awaitable<Response> run_async(Routed& routed, const Request& req);
 
 // The percent-decoded value of query parameter `name`, if the target has it.
 std::optional<std::string> query_param(const Request& req, std::string_view name);

@@ -227,17 +227,23 @@ asio::awaitable<void> run_session(ServerEnv& env, ConnectionRegistry& connection
     }
     const auto start = std::chrono::steady_clock::now();
     const std::string rid = request_id_of(*req);
+    auto routed = route(env, *req);
     // if/else, not ?: around the co_await: GCC 12 miscompiles co_await in a conditional.
-    std::optional<std::variant<Response, StreamCall>> routed;
-    if (inline_reads && req->method() == bhttp::verb::get) {
-      routed.emplace(handle_request(env, *req));
-    } else {
-      routed.emplace(
-          co_await on_pool(env.blocking, [&env, &req] { return handle_request(env, *req); }));
-    }
-    auto& outcome = *routed;
+    std::optional<Response> plain;
     Written written;
-    if (auto* res = std::get_if<Response>(&outcome)) {
+    if (auto* res = std::get_if<Response>(&routed)) {
+      plain.emplace(std::move(*res));
+    } else if (Routed& r = std::get<Routed>(routed); r.route->async) {
+      plain.emplace(co_await run_async(r, *req));
+    } else if (r.route->stream) {
+      written = co_await r.route->stream(r.context, *req, stream);
+    } else if (inline_reads && req->method() == bhttp::verb::get) {
+      plain.emplace(run_plain(r, *req));
+    } else {
+      plain.emplace(co_await on_pool(env.blocking, [&r, &req] { return run_plain(r, *req); }));
+    }
+    if (plain) {
+      Response* res = &*plain;
       res->set("X-Request-Id", rid);
       if (env.draining.load()) res->keep_alive(false);
       const std::string text = render(*res);
@@ -260,9 +266,6 @@ asio::awaitable<void> run_session(ServerEnv& env, ConnectionRegistry& connection
         stream.expires_after(env.config.idle_timeout);
         written = co_await send(stream, std::move(*res));
       }
-    } else {
-      auto& call = std::get<StreamCall>(outcome);
-      written = co_await call.handler(call.context, *req, stream);
     }
     env.metrics.count_response(written.status);
     log_request(*req, rid, written.status, start);

@@ -116,6 +116,37 @@ class Queue::Impl {
   }
 
   Result<Submitted> submit(const JobSpec& spec) {
+    auto job = new_job(spec);
+    if (!job) return job.error();
+    auto submitted = store_->submit(*job);
+    if (submitted) on_submitted(*submitted);
+    return submitted;
+  }
+
+  void submit_async(const JobSpec& spec, std::function<void(Result<Submitted>)> done) {
+    // Counted before new_job() checks stopping_: stop() waits for every submit that got past
+    // that check, whose completion uses the dispatcher.
+    async_submits_.fetch_add(1);
+    auto job = new_job(spec);
+    if (!job) {
+      end_async_submit();
+      return done(job.error());
+    }
+    store_->submit_async(std::move(*job), [this, done = std::move(done)](Result<Submitted> r) {
+      if (r) on_submitted(*r);
+      end_async_submit();
+      done(std::move(r));
+    });
+  }
+
+  void end_async_submit() {
+    if (async_submits_.fetch_sub(1) == 1) async_submits_.notify_all();
+  }
+
+  bool submit_blocks() const noexcept { return !store_->submits_async(); }
+
+  // The job a submit of `spec` stores, or why there is none.
+  Result<NewJob> new_job(const JobSpec& spec) {
     auto task = tasks_.find(spec.task);
     if (!task) {
       std::string known;
@@ -127,12 +158,13 @@ class Queue::Impl {
     auto job = prepare_job(spec, task->config, now_ms());
     if (!job) return job.error();
     job->max_queued = config_.max_queued;
-    auto submitted = store_->submit(*job);
-    if (!submitted) return submitted;
+    return job;
+  }
+
+  void on_submitted(const Submitted& s) {
     // The store's claim hook starts runnable jobs; a delayed one needs the timer moved.
-    if (submitted->created && submitted->job.run_at > now_ms()) dispatcher_->reschedule();
-    dispatcher_->count_submit(submitted->created);
-    return submitted;
+    if (s.created && s.job.run_at > now_ms()) dispatcher_->reschedule();
+    dispatcher_->count_submit(s.created);
   }
 
   Result<Job> get(std::string_view id, const std::optional<std::string>& owner) {
@@ -240,6 +272,7 @@ class Queue::Impl {
 
   void stop(Millis grace) {
     stopping_ = true;
+    for (int n = async_submits_.load(); n != 0; n = async_submits_.load()) async_submits_.wait(n);
     {
       std::lock_guard lock(keeper_mutex_);
       keeper_stop_ = true;
@@ -267,6 +300,7 @@ class Queue::Impl {
   TaskRegistry tasks_;
   ProgressHub hub_;
   std::atomic<bool> stopping_{false};
+  std::atomic<int> async_submits_{0};  // submit_async calls not yet completed
   std::mutex keeper_mutex_;
   std::condition_variable keeper_cv_;
   bool keeper_stop_ = false;  // guarded by keeper_mutex_
@@ -281,6 +315,10 @@ void Queue::register_task(const std::string& name, TaskFn fn, TaskConfig options
   impl_->register_task(name, std::move(fn), std::move(options));
 }
 Result<Submitted> Queue::submit(const JobSpec& spec) { return impl_->submit(spec); }
+void Queue::submit_async(const JobSpec& spec, std::function<void(Result<Submitted>)> done) {
+  impl_->submit_async(spec, std::move(done));
+}
+bool Queue::submit_blocks() const noexcept { return impl_->submit_blocks(); }
 Result<std::optional<Job>> Queue::ensure_run(const JobSpec& spec) {
   auto s = impl_->submit(spec);
   if (!s) return s.error();

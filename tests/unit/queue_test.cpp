@@ -12,6 +12,7 @@
 #include <set>
 #include <fstream>
 #include <latch>
+#include <semaphore>
 #include <thread>
 #include <time.h>
 
@@ -191,6 +192,94 @@ TEST_F(QueueTest, SixteenConcurrentSubmitsOfOneKeyRunOnce) {
   ASSERT_TRUE(again);
   EXPECT_FALSE(*again);
   EXPECT_EQ(runs.load(), 1);
+}
+
+// submit_async (what wqd's event loop uses with SQLite): every call is answered exactly once,
+// duplicates dedup as with submit(), and every new job runs.
+TEST_F(QueueTest, AsyncSubmitsAreEachAnsweredOnceAndTheirJobsRun) {
+  Queue q(config());
+  std::atomic<int> runs{0};
+  q.register_task("count", [&](TaskContext&) { ++runs; });
+  EXPECT_FALSE(q.submit_blocks());
+
+  bool answered_at_once = false;
+  q.submit_async(spec("nope"), [&](Result<Submitted> r) {
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::unknown_task);
+    answered_at_once = true;
+  });
+  EXPECT_TRUE(answered_at_once);
+
+  constexpr int kThreads = 8, kEach = 50, kKeys = 300;  // 400 submits of 300 keys
+  std::mutex m;
+  std::condition_variable cv;
+  int answers = 0;
+  std::set<std::string> created, ids;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        q.submit_async(spec("count", {{"n", (t * kEach + i) % kKeys}}), [&](Result<Submitted> r) {
+          std::lock_guard lock(m);
+          ++answers;
+          EXPECT_TRUE(r) << (r ? "" : r.error().detail);
+          if (!r) return;
+          ids.insert(r->job.id);
+          if (r->created) {
+            EXPECT_TRUE(created.insert(r->job.id).second);
+          }
+          cv.notify_all();
+        });
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  {
+    std::unique_lock lock(m);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return answers == kThreads * kEach; }))
+        << answers << " answers";
+  }
+  EXPECT_EQ(created.size(), static_cast<std::size_t>(kKeys));
+  EXPECT_EQ(ids, created);
+  for (const auto& id : ids) test::wait_terminal(q, id);
+  EXPECT_EQ(runs.load(), kKeys);
+}
+
+// stop() waits for the async submits already accepted; later ones are refused at once. Any
+// success is answered before stop() returns, and every call is answered exactly once.
+TEST_F(QueueTest, StopWaitsForAsyncSubmitsAlreadyAccepted) {
+  auto q = std::make_unique<Queue>(config());
+  q->register_task("noop", [](TaskContext&) {});
+  std::atomic<bool> quit{false};
+  std::atomic<int> calls{0}, answers{0}, successes{0};
+  std::counting_semaphore<64> in_flight(32);  // like a server's connections: a bounded backlog
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; !quit.load(); ++i) {
+        in_flight.acquire();
+        ++calls;
+        q->submit_async(spec("noop", {{"t", t}, {"i", i}}), [&](Result<Submitted> r) {
+          if (r) {
+            ++successes;
+          } else {
+            EXPECT_EQ(r.error().code, Errc::shutting_down) << r.error().detail;
+          }
+          ++answers;
+          in_flight.release();
+        });
+      }
+    });
+  }
+  while (successes.load() < 50) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  q->stop(Millis(0));
+  const int successes_at_stop = successes.load();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // submits go on, refused
+  quit = true;
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(successes.load(), successes_at_stop);
+  EXPECT_EQ(answers.load(), calls.load());
+  q.reset();
 }
 
 TEST_F(QueueTest, FailingTaskIsRetriedWithBackoffUntilItSucceeds) {

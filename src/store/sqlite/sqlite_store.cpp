@@ -176,6 +176,40 @@ class SqliteStore final : public Store {
     return write<Submitted>([&] { return do_submit(nj, params, secrets); }, kStartsWork, kOneWrite);
   }
 
+  bool submits_async() const override { return true; }
+
+  // Queued for the writer thread like submit()'s write, but nobody waits: the writer calls
+  // `done` after the commit. Never committed on the caller's thread (an event loop's).
+  void submit_async(NewJob nj, SubmitDone done) override {
+    auto op = std::make_unique<AsyncSubmit>();
+    op->params = boost::json::serialize(nj.job.params);
+    if (!nj.secrets.empty()) op->secrets = boost::json::serialize(nj.secrets);
+    op->job = std::move(nj);
+    op->done_cb = std::move(done);
+    op->may_start_work = true;
+    op->run = [this, raw = op.get()] { raw->result = do_submit(raw->job, raw->params, raw->secrets); };
+    op->complete = [](Op* o) {
+      std::unique_ptr<AsyncSubmit> self(static_cast<AsyncSubmit*>(o));
+      if (self->commit_error) {
+        self->done_cb(*self->commit_error);
+      } else if (self->result) {
+        self->done_cb(std::move(*self->result));
+      } else {
+        self->done_cb(make_error(Errc::store_failed, "the submit was not run"));
+      }
+    };
+    {
+      std::unique_lock lock(queue_mutex_);
+      if (stopping_) {
+        lock.unlock();
+        op->done_cb(make_error(Errc::shutting_down, "the store is closing"));
+        return;
+      }
+      queue_.push_back(op.release());
+    }
+    queue_cv_.notify_one();
+  }
+
   Result<std::vector<ClaimedJob>> claim(const ClaimRequest& req) override {
     return write<std::vector<ClaimedJob>>([&] { return do_claim(req); });
   }
@@ -289,7 +323,8 @@ class SqliteStore final : public Store {
     std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
   };
 
-  // One write waiting to be committed. Lives on the caller's stack until `done`.
+  // One write waiting to be committed. Lives on the caller's stack until `done`, or on the
+  // heap until `complete` for a write nobody waits on (submit_async).
   // Whether a write may make work runnable (claim at the end of its batch), and whether it
   // changes rows with one statement at most (atomic by itself: no savepoint needed).
   static constexpr bool kStartsWork = true;
@@ -302,6 +337,16 @@ class SqliteStore final : public Store {
     bool may_start_work = false;  // a submit or finish: claim at the end of the batch
     std::optional<Error> commit_error;
     std::atomic<bool> done{false};
+    // Set for a write nobody waits on (heap-allocated): called instead of setting `done`,
+    // on the committing thread; it deletes the op.
+    void (*complete)(Op*) = nullptr;
+  };
+  struct AsyncSubmit : Op {
+    NewJob job;
+    std::string params;
+    std::optional<std::string> secrets;
+    std::optional<Result<Submitted>> result;
+    SubmitDone done_cb;
   };
 
   template <class T>
@@ -422,6 +467,10 @@ class SqliteStore final : public Store {
     if (reserved) claim_hook_.deliver(std::move(claimed), *reserved);
     for (Op* op : batch) {
       op->commit_error = failure;
+      if (op->complete) {
+        op->complete(op);
+        continue;
+      }
       op->done.store(true, std::memory_order_release);
       op->done.notify_one();
     }
