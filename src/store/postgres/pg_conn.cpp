@@ -77,13 +77,20 @@ Result<std::unique_ptr<PgConn>> PgConn::connect(const std::string& conninfo) {
   // Our own notices (e.g. "relation already exists, skipping") are not worth a log line.
   PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);
   auto conn = std::unique_ptr<PgConn>(new PgConn(c));
-  // Every statement of ours finds its rows through an index. A prepared statement's generic
-  // plan is made once, often while wq_jobs is new and never analysed (the planner then assumes
-  // ten pages, where a sequential scan looks cheapest) and kept: a finish would then read the
-  // whole table. With sequential scans priced out the plans stay on the indexes. (A plan
-  // that must scan anyway then costs more than JIT's threshold: JIT is off, compiling would
-  // cost more than any of our statements runs.)
-  if (auto r = conn->exec("SET enable_seqscan = off; SET jit = off"); !r) return r.error();
+  // Every statement of ours reaches its few rows through an index, and joins a handful of
+  // rows to the table by its primary key or id. A prepared statement's generic plan is made
+  // once and kept, from whatever the statistics said then: while wq_jobs is new and never
+  // analysed the planner assumes ten pages, where a sequential scan looks cheapest (a finish
+  // would read the whole table); once analysed, it guesses a claim takes 10% of the queued
+  // jobs and merges them with a scan of the whole primary key. With sequential scans, hash and
+  // merge joins priced out the plans stay on the indexes and in nested loops. (A plan that must
+  // scan anyway then costs more than JIT's threshold: JIT is off, compiling would cost more
+  // than any of our statements runs.)
+  if (auto r = conn->exec("SET enable_seqscan = off; SET enable_hashjoin = off; "
+                          "SET enable_mergejoin = off; SET jit = off");
+      !r) {
+    return r.error();
+  }
   return conn;
 }
 
