@@ -77,6 +77,7 @@ class Meter {
     double switches = 0;  // this process's context switches (voluntary and not)
     std::map<std::string, double> switches_by_thread;  // by thread name
     std::map<std::string, double> cpu_by_thread;       // seconds, user + kernel, by name
+    std::map<std::string, double> server_cpu_by_kind;  // seconds, by PostgreSQL process kind
     std::vector<Statement> statements;
     double calls(std::string_view prefix) const {
       double n = 0;
@@ -107,7 +108,9 @@ class Meter {
     auto now = server_cpu();
     for (const auto& [pid, t] : now) {
       auto it = server_cpu0_.find(pid);
-      r.server_cpu += t - (it == server_cpu0_.end() ? 0 : it->second);
+      const double used = t.second - (it == server_cpu0_.end() ? 0 : it->second.second);
+      r.server_cpu += used;
+      r.server_cpu_by_kind[t.first] += used;
     }
     const std::string db = url_.substr(url_.rfind('/') + 1);
     PGconn* c = PQconnectdb(cluster_.url().c_str());
@@ -149,6 +152,11 @@ class Meter {
       if (1e6 * t / jobs >= 5) cpu += fmt::format(" {} {:.0f}", name, 1e6 * t / jobs);
     }
     fmt::print("#   wqd CPU us per job by thread:{}\n", cpu);
+    std::string server;
+    for (const auto& [kind, t] : r.server_cpu_by_kind) {
+      if (1e6 * t / jobs >= 1) server += fmt::format(" {} {:.0f}", kind, 1e6 * t / jobs);
+    }
+    fmt::print("#   postgres CPU us per job by process:{}\n", server);
     int shown = 0;
     for (const auto& s : r.statements) {
       if (++shown > 10) break;
@@ -207,9 +215,10 @@ class Meter {
     }
     return out;
   }
-  // utime + stime of the postmaster and its children, by pid.
-  std::map<int, double> server_cpu() const {
-    std::map<int, double> out;
+  // pid -> (kind, utime + stime) of the postmaster and its children; the kind is the process
+  // title's first word after "postgres:" ("walwriter", "autovacuum"), "backend" for a session.
+  std::map<int, std::pair<std::string, double>> server_cpu() const {
+    std::map<int, std::pair<std::string, double>> out;
     const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
     for (const auto& e : fs::directory_iterator("/proc")) {
       const std::string name = e.path().filename();
@@ -229,7 +238,19 @@ class Meter {
       for (int i = 0; i < 9; ++i) rest >> skip;  // fields 5..13
       double utime = 0, stime = 0;
       rest >> utime >> stime;
-      out[pid] = (utime + stime) / tick;
+      std::ifstream cmd(e.path() / "cmdline");
+      std::string title;
+      std::getline(cmd, title, '\0');
+      std::string kind = pid == cluster_.pid() ? "postmaster" : "backend";
+      if (title.starts_with("postgres: ")) {
+        const std::string rest = title.substr(10);
+        const std::string first = rest.substr(0, rest.find(' '));
+        if (first == "walwriter" || first == "checkpointer" || first == "autovacuum" ||
+            first == "background" || first == "logical" || first == "stats") {
+          kind = first;
+        }
+      }
+      out[pid] = {kind, (utime + stime) / tick};
     }
     return out;
   }
@@ -238,7 +259,7 @@ class Meter {
   const std::string url_;
   double self_cpu0_ = 0, self_sys0_ = 0, switches0_ = 0;
   std::map<int, std::pair<std::string, double>> threads0_, cpu0_;
-  std::map<int, double> server_cpu0_;
+  std::map<int, std::pair<std::string, double>> server_cpu0_;
 };
 
 struct Nodes {
