@@ -98,11 +98,24 @@ Result<ResultDir::FreeDir> ResultDir::take_job_dir() const {
     return make_error(Errc::store_failed, fmt::format("cannot open job directory {}: {}",
                                                       dir, std::strerror(err)));
   }
+  {
+    std::lock_guard lock(free_->mutex);
+    free_->all_fds.push_back(fd);
+  }
   return FreeDir{std::move(dir), fd};
 }
 
+void ResultDir::close_job_dir(int fd) const {
+  {
+    std::lock_guard lock(free_->mutex);
+    std::erase(free_->all_fds, fd);
+  }
+  ::close(fd);
+}
+
+// Attempts never discarded (the queue gave up on them at shutdown) leave theirs here too.
 ResultDir::FreeDirs::~FreeDirs() {
-  for (const FreeDir& dir : dirs) ::close(dir.fd);
+  for (int fd : all_fds) ::close(fd);
 }
 
 Result<std::uint64_t> ResultDir::publish(std::string_view id, const Attempt& attempt) const {
@@ -135,7 +148,7 @@ void ResultDir::discard(const Attempt& attempt) const {
     free_->dirs.push_back(FreeDir{attempt.job_dir, attempt.job_dir_fd});
     return;
   }
-  ::close(attempt.job_dir_fd);
+  close_job_dir(attempt.job_dir_fd);
   std::error_code ec;
   fs::remove_all(attempt.job_dir, ec);  // what the program left behind goes with it
   if (ec) {

@@ -76,12 +76,14 @@ class ResultDir {
     ~FreeDirs();
     std::mutex mutex;
     std::vector<FreeDir> dirs;  // empty job directories
+    std::vector<int> all_fds;   // every job directory's descriptor, closed with the last copy
     std::uint64_t made = 0;     // names w0, w1, ... made so far
   };
 
   ResultDir(std::filesystem::path root, FileLock lock)
       : root_(std::move(root)), lock_(std::move(lock)), free_(std::make_shared<FreeDirs>()) {}
   Result<FreeDir> take_job_dir() const;
+  void close_job_dir(int fd) const;
   // Whether the job directory holds nothing but (and then no longer) its status file.
   static bool empty_but_status(int fd, const std::string& status_file);
 
