@@ -234,7 +234,8 @@ Result<Subprocess> Subprocess::spawn(const SpawnOptions& options) {
   ChildArgs args{};
   args.programs = searched.empty() ? as_given : searched.data();
   args.argv = argv.data();
-  args.envp = envp.empty() ? environ : envp.data();
+  static char* const kNoEnvironment[] = {nullptr};  // clearenv() leaves environ null
+  args.envp = !envp.empty() ? envp.data() : environ != nullptr ? environ : kNoEnvironment;
   args.cwd = cwd.empty() ? nullptr : cwd.c_str();
   args.stdio[0] = options.pipe_stdin ? child_in.get() : dev_null();
   args.stdio[1] = child_out.get();
