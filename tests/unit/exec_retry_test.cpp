@@ -231,10 +231,15 @@ TEST_F(RetryExecutorTest, CancelDuringShouldRetryFailsButStopsTheRetry) {
       [](int, const auto&) { return Seconds(0); });
   auto executor = pool_.with_retry(policy);
   std::atomic<int> calls{0};
+  // The attempt fails only after submit() returned: one that failed first would run the
+  // policy inside submit(), on this thread (a done future runs a new callback at once).
+  Gate submitted;
   auto future = executor.submit([&]() -> int {
+    submitted.wait();
     ++calls;
     throw std::runtime_error("simulated error");
   });
+  submitted.open();
   ASSERT_TRUE(in_should_retry.wait());
   EXPECT_FALSE(future.cancel());
   leave_should_retry.open();
