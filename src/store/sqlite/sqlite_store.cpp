@@ -425,6 +425,15 @@ class SqliteStore final : public Store {
           if (queue_.empty()) return;
         }
         committing_ = true;
+        if (!stopping_) {
+          // Woken by the first write of a batch, let the threads that are about to write
+          // run first (on an idle machine this returns at once). Without it a busy machine
+          // committed nearly every write on its own: W1 at load 18 made 6,000-15,000 commits
+          // for 10,000 jobs at 110-120 us of CPU a job, and ~1,400 commits at 57-92 us with it.
+          lock.unlock();
+          std::this_thread::yield();
+          lock.lock();
+        }
         batch.swap(queue_);
       }
       commit_batch(batch);
