@@ -57,9 +57,8 @@ Result<ResultDir::Attempt> ResultDir::prepare(std::string_view id, int attempt, 
   if (needs.job_dir) {
     auto dir = take_job_dir();
     if (!dir) return dir.error();
-    a.status_file = dir->path + "/status";
-    a.job_dir = std::move(dir->path);
-    a.job_dir_fd = dir->fd;
+    a.status_file = *dir + "/status";
+    a.job_dir = std::move(*dir);
   }
   if (needs.output_file) {
     const int fd = ::open(a.output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -75,12 +74,12 @@ Result<ResultDir::Attempt> ResultDir::prepare(std::string_view id, int attempt, 
   return a;
 }
 
-Result<ResultDir::FreeDir> ResultDir::take_job_dir() const {
+Result<std::string> ResultDir::take_job_dir() const {
   std::uint64_t n;
   {
     std::lock_guard lock(free_->mutex);
     if (!free_->dirs.empty()) {
-      FreeDir dir = std::move(free_->dirs.back());
+      std::string dir = std::move(free_->dirs.back());
       free_->dirs.pop_back();
       return dir;
     }
@@ -91,31 +90,7 @@ Result<ResultDir::FreeDir> ResultDir::take_job_dir() const {
     return make_error(Errc::store_failed, fmt::format("cannot create job directory {}: {}",
                                                       dir, std::strerror(errno)));
   }
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    ::rmdir(dir.c_str());
-    return make_error(Errc::store_failed, fmt::format("cannot open job directory {}: {}",
-                                                      dir, std::strerror(err)));
-  }
-  {
-    std::lock_guard lock(free_->mutex);
-    free_->all_fds.push_back(fd);
-  }
-  return FreeDir{std::move(dir), fd};
-}
-
-void ResultDir::close_job_dir(int fd) const {
-  {
-    std::lock_guard lock(free_->mutex);
-    std::erase(free_->all_fds, fd);
-  }
-  ::close(fd);
-}
-
-// Attempts never discarded (the queue gave up on them at shutdown) leave theirs here too.
-ResultDir::FreeDirs::~FreeDirs() {
-  for (int fd : all_fds) ::close(fd);
+  return dir;
 }
 
 Result<std::uint64_t> ResultDir::publish(std::string_view id, const Attempt& attempt) const {
@@ -143,12 +118,11 @@ void ResultDir::discard(const Attempt& attempt) const {
   if (attempt.job_dir.empty()) return;
   // An empty directory is kept for the next attempt. Reading it costs no journal write,
   // unlike rmdir now and mkdir later.
-  if (empty_but_status(attempt.job_dir_fd, attempt.status_file)) {
+  if (empty_but_status(attempt.job_dir, attempt.status_file)) {
     std::lock_guard lock(free_->mutex);
-    free_->dirs.push_back(FreeDir{attempt.job_dir, attempt.job_dir_fd});
+    free_->dirs.push_back(attempt.job_dir);
     return;
   }
-  close_job_dir(attempt.job_dir_fd);
   std::error_code ec;
   fs::remove_all(attempt.job_dir, ec);  // what the program left behind goes with it
   if (ec) {
@@ -156,24 +130,33 @@ void ResultDir::discard(const Attempt& attempt) const {
   }
 }
 
-bool ResultDir::empty_but_status(int fd, const std::string& status_file) {
-  if (::lseek(fd, 0, SEEK_SET) != 0) return false;
+// By its path, not a descriptor kept open: a program may have removed or moved its
+// directory, and the next attempt is given the path. Not opendir(): its fstat is not needed.
+bool ResultDir::empty_but_status(const std::string& dir, const std::string& status_file) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
   alignas(dirent64) char buffer[1024];
-  bool status = false;
+  bool empty = true, status = false;
   for (;;) {
     const ssize_t n = ::getdents64(fd, buffer, sizeof buffer);
-    if (n < 0) return false;
-    if (n == 0) break;
-    for (ssize_t at = 0; at < n;) {
+    if (n <= 0) {
+      empty = empty && n == 0;
+      break;
+    }
+    for (ssize_t at = 0; empty && at < n;) {
       const auto* e = reinterpret_cast<const dirent64*>(buffer + at);
       at += e->d_reclen;
       const std::string_view name = e->d_name;
-      if (name == "." || name == "..") continue;
-      if (name != "status") return false;
-      status = true;
+      if (name == "status") {
+        status = true;
+      } else if (name != "." && name != "..") {
+        empty = false;
+      }
     }
+    if (!empty) break;
   }
-  return !status || ::unlink(status_file.c_str()) == 0 || errno == ENOENT;
+  ::close(fd);
+  return empty && (!status || ::unlink(status_file.c_str()) == 0 || errno == ENOENT);
 }
 
 fs::path ResultDir::result_path(std::string_view id) const {

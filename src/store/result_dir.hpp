@@ -36,7 +36,6 @@ class ResultDir {
     std::string output;
     std::string status_file;
     bool output_made = false;  // prepare() made {output}; else only a function task may make it
-    int job_dir_fd = -1;       // the job directory, open; owned by the ResultDir until discard()
   };
 
   // Creates the layout, takes data_dir/LOCK (Errc::locked if another process has it) and
@@ -65,27 +64,18 @@ class ResultDir {
   const std::filesystem::path& root() const { return root_; }
 
  private:
-  struct FreeDir {
-    std::string path;
-    int fd;
-  };
   struct FreeDirs {
-    FreeDirs() = default;
-    FreeDirs(const FreeDirs&) = delete;
-    FreeDirs& operator=(const FreeDirs&) = delete;
-    ~FreeDirs();
     std::mutex mutex;
-    std::vector<FreeDir> dirs;  // empty job directories
-    std::vector<int> all_fds;   // every job directory's descriptor, closed with the last copy
-    std::uint64_t made = 0;     // names w0, w1, ... made so far
+    std::vector<std::string> dirs;  // empty job directories
+    std::uint64_t made = 0;         // names w0, w1, ... made so far
   };
 
   ResultDir(std::filesystem::path root, FileLock lock)
       : root_(std::move(root)), lock_(std::move(lock)), free_(std::make_shared<FreeDirs>()) {}
-  Result<FreeDir> take_job_dir() const;
-  void close_job_dir(int fd) const;
-  // Whether the job directory holds nothing but (and then no longer) its status file.
-  static bool empty_but_status(int fd, const std::string& status_file);
+  Result<std::string> take_job_dir() const;
+  // Whether the job directory is there and holds nothing but (and then no longer) its status
+  // file.
+  static bool empty_but_status(const std::string& dir, const std::string& status_file);
 
   std::filesystem::path root_;
   FileLock lock_;
