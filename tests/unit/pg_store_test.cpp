@@ -6,6 +6,7 @@
 #include "support/temp_dir.hpp"
 #include "wq/store.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <condition_variable>
@@ -88,6 +89,44 @@ TEST_F(PgStoreTest, FourNodesMigratingAnEmptyDatabaseAtOnceAllOpen) {
   EXPECT_EQ(test::pg_value(db.url(), "SELECT max(version) FROM wq_schema"),
             std::to_string(postgres::kMigrations.size()));
   EXPECT_EQ(test::pg_value(db.url(), "SELECT count(*) FROM wq_schema"), "1");
+}
+
+// Schema 4 changed the indexes under existing jobs: a database left at version 3 with jobs in
+// every state migrates, and its jobs are claimed, recovered and deduplicated as before.
+TEST_F(PgStoreTest, ADatabaseOfSchemaVersion3WithJobsInEveryStateMigratesAndServesThem) {
+  std::string schema = "CREATE TABLE wq_schema (version INTEGER NOT NULL); "
+                       "INSERT INTO wq_schema VALUES (3);";
+  for (std::size_t i = 0; i < 3; ++i) schema += std::string(postgres::kMigrations[i]);
+  test::pg_exec(db.url(), schema);
+  const NewJob queued = job({{"n", 1}}), running = job({{"n", 2}}), done = job({{"n", 3}});
+  auto row = [](const NewJob& nj, int state, const std::string& rest_columns,
+                const std::string& rest_values) {
+    return fmt::format(
+        "INSERT INTO wq_jobs (id, task, params, spec_hash, key, owner, priority, max_attempts, "
+        "run_at, state, seq, created_at{}) VALUES ('{}', 't', '{{}}', '{}', '{}', '', 0, 1, 0, "
+        "{}, 1, 0{});",
+        rest_columns, nj.job.id, nj.spec_hash, nj.job.key, state, rest_values);
+  };
+  test::pg_exec(db.url(),
+                row(queued, 0, "", "") +
+                row(running, 1, ", attempt, lease_node, lease_expires_at",
+                    ", 1, 'gone', now() - interval '1 second'") +
+                row(done, 2, ", finished_at, retained", ", 1, true"));
+  auto a = node();
+  ASSERT_TRUE(a);
+  EXPECT_EQ(test::pg_value(db.url(), "SELECT version FROM wq_schema"),
+            std::to_string(postgres::kMigrations.size()));
+  auto recovered = a->recover([](const Job&) { return true; });
+  ASSERT_TRUE(recovered) << recovered.error().detail;
+  ASSERT_EQ(recovered->size(), 1u);
+  EXPECT_EQ((*recovered)[0].job.id, running.job.id);
+  auto again = a->submit(done);
+  ASSERT_TRUE(again) << again.error().detail;
+  EXPECT_FALSE(again->created);
+  EXPECT_EQ(again->job.id, done.job.id);
+  std::set<std::string> claimed;
+  for (auto& c : claim(*a, 4)) claimed.insert(c.job.id);
+  EXPECT_EQ(claimed, (std::set<std::string>{queued.job.id, running.job.id}));
 }
 
 TEST_F(PgStoreTest, TwoNodesClaimingAtOnceNeverTakeTheSameJob) {
