@@ -174,10 +174,10 @@ ClaimRequest Dispatcher::reserve_claim() {
   std::lock_guard lock(mutex_);
   const auto limit = static_cast<std::size_t>(config_.concurrency);
   const std::size_t busy = busy_slots_locked();
-  // Another claim in flight holds slots: it may claim less than it reserved, and a job this
-  // reservation could not take would then wait for the next finish. Look again after it,
-  // unless the store says so itself when it happens.
-  if (reserved_ > 0 && !store_.reports_unclaimed_work()) wake_ = true;
+  // Another claim in flight holds slots: if it claims less than it reserved, a job this
+  // reservation could not take would wait for the next finish. deliver() looks again then,
+  // unless the store reports such work itself.
+  if (reserved_ > 0 && !store_.reports_unclaimed_work()) overlapped_ = true;
   if (stopping_ || busy >= limit) return req;
   req.max_jobs = limit - busy;
   for (const auto& t : tasks_.all()) {
@@ -208,6 +208,8 @@ void Dispatcher::deliver(std::vector<ClaimedJob> claimed, const ClaimRequest& re
     for (const auto& t : reserved.tasks) {
       if ((reserved_by_task_[t.task] -= static_cast<int>(t.slots)) == 0) reserved_by_task_.erase(t.task);
     }
+    if (overlapped_ && claimed.size() < reserved.max_jobs) wake_ = true;  // see reserve_claim()
+    if (reserved_ == 0) overlapped_ = false;
     for (const auto& c : claimed) {
       Running r{c.job, tasks_.find(c.job.task), {}};
       if (r.task && r.task->fn && c.job.timeout) {
@@ -224,8 +226,9 @@ void Dispatcher::deliver(std::vector<ClaimedJob> claimed, const ClaimRequest& re
       queue_moved_ = true;
       if (!queued_watched_.empty()) reschedule_ = true;  // refresh their n_ahead_in_queue
     }
-    // A full batch means more may be waiting: claim again once slots free up.
-    if (reserved.max_jobs > 0 && claimed.size() == reserved.max_jobs) wake_ = true;
+    // A full batch may leave jobs queued. No need to claim again from the loop: each slot
+    // it filled is freed by a finish, which claims within its own commit (the claim hook).
+    // Doing both made ~1,400 extra claim writes per 10,000 jobs in W1.
     notify = loop_has_work_locked();
   }
   if (notify) cv_.notify_all();
@@ -522,6 +525,8 @@ void Dispatcher::complete(const std::string& id, Ending ending) {
     } else {
       stats_.failed++;
     }
+    // The store claimed nothing in a commit that failed: the slot is for the next claim.
+    if (!job) wake_ = true;
     notify = loop_has_work_locked();
   }
   if (notify) cv_.notify_all();
