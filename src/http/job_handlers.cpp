@@ -39,7 +39,8 @@ Result<std::size_t> page_size(const Request& req) {
 
 namespace {
 
-Response submit_response(RequestContext& ctx, const Request& req, const Result<Submitted>& submitted) {
+Response submit_response(RequestContext& ctx, const Request& req,
+                         const Result<Submitted>& submitted) {
   if (!submitted) return problem(req, submitted.error());
   Response res =
       job_response(ctx, req, submitted->created ? Status::created : Status::ok, submitted->job);
@@ -55,7 +56,9 @@ asio::awaitable<Result<Submitted>> submitted(Queue& queue, const JobSpec& spec) 
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
         queue.submit_async(spec, [shared](Result<Submitted> r) {
           auto ex = asio::get_associated_executor(*shared);
-          asio::post(ex, [shared, r = std::move(r)]() mutable { std::move(*shared)(std::move(r)); });
+          asio::post(ex, [shared, r = std::move(r)]() mutable {
+            std::move(*shared)(std::move(r));
+          });
         });
       },
       asio::use_awaitable);

@@ -118,7 +118,7 @@ class Dispatcher {
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   bool wake_ = true;                                   // guarded by mutex_
-  bool overlapped_ = false;  // two reservations were out at once since reserved_ was 0; guarded by mutex_
+  bool overlapped_ = false;  // two reservations out at once since reserved_ was 0; guarded
   bool reschedule_ = false;                            // guarded by mutex_
   bool stopping_ = false;                              // guarded by mutex_
   bool abandoned_ = false;                             // guarded: late outcomes are not recorded

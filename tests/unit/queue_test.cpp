@@ -236,7 +236,8 @@ TEST_F(QueueTest, AsyncSubmitsAreEachAnsweredOnceAndTheirJobsRun) {
   for (auto& th : threads) th.join();
   {
     std::unique_lock lock(m);
-    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return answers == kThreads * kEach; }))
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60),
+                            [&] { return answers == kThreads * kEach; }))
         << answers << " answers";
   }
   EXPECT_EQ(created.size(), static_cast<std::size_t>(kKeys));

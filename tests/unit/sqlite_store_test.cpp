@@ -189,9 +189,10 @@ PRAGMA user_version = 1; COMMIT;)sql";
   auto page = (*store)->list(succeeded);
   ASSERT_TRUE(page);
   EXPECT_EQ(page->jobs.size(), 3u);
-  auto swept = (*store)->sweep(now_ms(), TimePoint(Millis(1'000'000)));  // finished before 1970+1000 s
+  // Removes what finished before 1,000 s after the epoch: done-1 only.
+  auto swept = (*store)->sweep(now_ms(), TimePoint(Millis(1'000'000)));
   ASSERT_TRUE(swept) << swept.error().detail;
-  EXPECT_EQ(swept->jobs_removed, 1u);  // done-1, finished at 2 s
+  EXPECT_EQ(swept->jobs_removed, 1u);
   auto gone = (*store)->get("done-1");
   ASSERT_TRUE(gone);
   EXPECT_FALSE(*gone);

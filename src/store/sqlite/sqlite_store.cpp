@@ -187,7 +187,9 @@ class SqliteStore final : public Store {
     op->job = std::move(nj);
     op->done_cb = std::move(done);
     op->may_start_work = true;
-    op->run = [this, raw = op.get()] { raw->result = do_submit(raw->job, raw->params, raw->secrets); };
+    op->run = [this, raw = op.get()] {
+      raw->result = do_submit(raw->job, raw->params, raw->secrets);
+    };
     op->complete = [](Op* o) {
       std::unique_ptr<AsyncSubmit> self(static_cast<AsyncSubmit*>(o));
       if (self->commit_error) {
@@ -320,7 +322,9 @@ class SqliteStore final : public Store {
   };
   struct StringHash {
     using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
   };
 
   // One write waiting to be committed. Lives on the caller's stack until `done`, or on the
@@ -402,6 +406,7 @@ class SqliteStore final : public Store {
     if (!result) {
       auto rolled = exec_cached("ROLLBACK TO op");
       if (!rolled) log::error("sqlite rollback to savepoint failed", {{"error", rolled.error().detail}});
+      running_jobs_.clear();  // may hold what was rolled back (a claim's, progress)
     }
     if (auto r = exec_cached("RELEASE op"); !r) return r.error();
     return result;
@@ -636,7 +641,8 @@ class SqliteStore final : public Store {
   }
 
   Result<void> rebuild_index() {
-    auto st = wdb_->prepare("SELECT rowid, priority, run_at, task FROM jobs WHERE finished_at IS NULL AND state = 0");
+    auto st = wdb_->prepare(
+        "SELECT rowid, priority, run_at, task FROM jobs WHERE finished_at IS NULL AND state = 0");
     if (!st) return st.error();
     std::vector<QueuedEntry> entries;
     std::lock_guard lock(index_mutex_);
@@ -919,7 +925,8 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<Recovered>> do_recover(const std::function<bool(const Job&)>& retry) {
-    auto st = wdb_->prepare("SELECT " WQ_JOB_COLUMNS " FROM jobs WHERE finished_at IS NULL AND state = 1");
+    auto st = wdb_->prepare(
+        "SELECT " WQ_JOB_COLUMNS " FROM jobs WHERE finished_at IS NULL AND state = 1");
     if (!st) return st.error();
     std::vector<Job> interrupted;
     for (;;) {
@@ -955,7 +962,8 @@ class SqliteStore final : public Store {
       if (auto r = s->run(); !r) return r.error();
       if (*found) out.push_back(Recovered{std::move(**found)});
     }
-    auto bump = wdb_->prepare("UPDATE jobs SET seq = seq + ?1 WHERE finished_at IS NULL AND state = 0");
+    auto bump =
+        wdb_->prepare("UPDATE jobs SET seq = seq + ?1 WHERE finished_at IS NULL AND state = 0");
     if (!bump) return bump.error();
     (*bump)->bind(1, kSeqGapAfterRestart);
     if (auto r = (*bump)->run(); !r) return r.error();
@@ -1019,7 +1027,8 @@ class SqliteStore final : public Store {
   std::optional<EarlyClaim> early_;
   bool finished_in_batch_ = false;  // a finish in the batch freed a slot; committing thread only
   // The jobs this store set running, as they are in their rows, so that finishing one needs
-  // no read. Committing thread only; cleared when a batch rolls back.
+  // no read. Committing thread only; cleared when a batch or a savepoint rolls back (finish
+  // then reads the row).
   std::unordered_map<std::string, RunningJob, StringHash, std::equal_to<>> running_jobs_;
 
   std::mutex index_mutex_;
