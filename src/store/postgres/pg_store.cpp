@@ -2,6 +2,7 @@
 
 #include "core/log.hpp"
 #include "store/commit_stats.hpp"
+#include "store/done_flag.hpp"
 #include "store/postgres/migrations.hpp"
 #include "store/postgres/pg_claims.hpp"
 #include "store/postgres/pg_job_rows.hpp"
@@ -333,7 +334,7 @@ class PgStore final : public Store {
       if (finish) finish->settled = false;
     }
     std::optional<Error> commit_error;
-    std::atomic<bool> done{false};
+    DoneFlag done;
   };
 
   // `attach` may make the op a batchable submit or finish whose result goes to the slot.
@@ -354,7 +355,7 @@ class PgStore final : public Store {
       queue_.push_back(&op);
     }
     queue_cv_.notify_one();
-    op.done.wait(false, std::memory_order_acquire);
+    op.done.wait();
     if (op.commit_error) return *op.commit_error;
     return std::move(*result);
   }
@@ -424,8 +425,7 @@ class PgStore final : public Store {
         events_->announce_work();
       }
       for (Op* op : batch) {
-        op->done.store(true, std::memory_order_release);
-        op->done.notify_one();
+        op->done.set();
       }
       batch.clear();
     }

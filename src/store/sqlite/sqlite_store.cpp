@@ -2,6 +2,7 @@
 
 #include "core/log.hpp"
 #include "store/commit_stats.hpp"
+#include "store/done_flag.hpp"
 #include "store/file_lock.hpp"
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/ready_index.hpp"
@@ -340,7 +341,7 @@ class SqliteStore final : public Store {
     std::function<void()> run;  // runs inside the batch transaction
     bool may_start_work = false;  // a submit or finish: claim at the end of the batch
     std::optional<Error> commit_error;
-    std::atomic<bool> done{false};
+    DoneFlag done;
     // Set for a write nobody waits on (heap-allocated): called instead of setting `done`,
     // on the committing thread; it deletes the op.
     void (*complete)(Op*) = nullptr;
@@ -393,7 +394,7 @@ class SqliteStore final : public Store {
       if (more) queue_cv_.notify_one();
     } else {
       queue_cv_.notify_one();
-      op.done.wait(false, std::memory_order_acquire);
+      op.done.wait();
     }
     if (op.commit_error) return *op.commit_error;
     return std::move(*result);
@@ -485,8 +486,7 @@ class SqliteStore final : public Store {
         op->complete(op);
         continue;
       }
-      op->done.store(true, std::memory_order_release);
-      op->done.notify_one();
+      op->done.set();
     }
     if (wal_pages_ >= kRestartPages) catch_up_wal();
   }
