@@ -102,9 +102,10 @@ class Queue {
   Result<Submitted> submit(const JobSpec& spec);
 
   // submit() for event loops: `done` receives what submit() would return. Unless
-  // submit_blocks(), this returns at once and `done` runs later on the store's writer thread
-  // (keep it brief: post the result to your own executor); errors found before the store
-  // (unknown task, bad params) call it at once on this thread. With a store that cannot
+  // submit_blocks(), this does not wait for other writes: `done` runs on the thread that
+  // commits the job, the store's writer (keep it brief: post the result to your own
+  // executor), or this one when the store was idle and commits without fsync (tens of
+  // microseconds); errors found before the store (unknown task, bad params) call it at once. With a store that cannot
   // submit without waiting (PostgreSQL) submit_blocks() is true and this blocks like submit().
   // Nothing bounds the submits waiting for the store: bound them yourself (wqd has one per
   // connection at most).

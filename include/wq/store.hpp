@@ -150,9 +150,10 @@ class Store {
   // Returns only after the commit.
   virtual Result<Submitted> submit(const NewJob& job) = 0;
 
-  // submit() without waiting: `done` is called once with what submit() would return, after
-  // the commit. A store whose submits_async() is true calls it on its own writer thread (so
-  // `done` must be brief and must not call the store); the default runs submit() and calls
+  // submit() without waiting for other writes: `done` is called once with what submit()
+  // would return, after the commit. A store whose submits_async() is true calls it on the
+  // thread that commits (its writer, or the caller's if it commits a lone write at once), so
+  // `done` must be brief and must not call the store; the default runs submit() and calls
   // `done` on the caller's thread before returning.
   using SubmitDone = std::function<void(Result<Submitted>)>;
   virtual bool submits_async() const { return false; }

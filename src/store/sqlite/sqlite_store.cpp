@@ -179,8 +179,9 @@ class SqliteStore final : public Store {
 
   bool submits_async() const override { return true; }
 
-  // Queued for the writer thread like submit()'s write, but nobody waits: the writer calls
-  // `done` after the commit. Never committed on the caller's thread (an event loop's).
+  // Queued like submit()'s write, but nobody waits: the committing thread calls `done` after
+  // the commit. Committed on the caller's thread (an event loop's) only when the store is
+  // idle and commits without fsync, which takes tens of microseconds.
   void submit_async(NewJob nj, SubmitDone done) override {
     auto op = std::make_unique<AsyncSubmit>();
     op->params = boost::json::serialize(nj.job.params);
@@ -201,16 +202,11 @@ class SqliteStore final : public Store {
         self->done_cb(make_error(Errc::store_failed, "the submit was not run"));
       }
     };
-    {
-      std::unique_lock lock(queue_mutex_);
-      if (stopping_) {
-        lock.unlock();
-        op->done_cb(make_error(Errc::shutting_down, "the store is closing"));
-        return;
-      }
-      queue_.push_back(op.release());
+    AsyncSubmit* raw = op.release();
+    if (!enqueue(raw, durability_ == Durability::process)) {
+      std::unique_ptr<AsyncSubmit> refused(raw);
+      refused->done_cb(make_error(Errc::shutting_down, "the store is closing"));
     }
-    queue_cv_.notify_one();
   }
 
   Result<std::vector<ClaimedJob>> claim(const ClaimRequest& req) override {
@@ -365,39 +361,45 @@ class SqliteStore final : public Store {
       op.run = [&] { result = in_savepoint(body); };
     }
     op.may_start_work = may_start_work;
+    if (!enqueue(&op, true)) return make_error(Errc::shutting_down, "the store is closing");
+    op.done.wait();
+    if (op.commit_error) return *op.commit_error;
+    return std::move(*result);
+  }
+
+  // Queues `op` for the writer thread, or commits it on this thread if `may_lead` and the
+  // store has been idle for a while: one thread hand-off less per write (submit -> start
+  // latency). Busy, the write queues for the batch in progress or the next; the writer
+  // thread's wake-up lets writes gather into a batch (under load, leading at once would
+  // commit each write on its own). False if the store is closing.
+  bool enqueue(Op* op, bool may_lead) {
     bool lead = false;
     {
       std::lock_guard lock(queue_mutex_);
-      if (stopping_) return make_error(Errc::shutting_down, "the store is closing");
-      // A store idle for a while commits on the caller's thread: one thread hand-off less
-      // per write (submit -> start latency). Busy, the write queues for the batch in
-      // progress or the next; the writer thread's wake-up lets writes gather into a batch
-      // (under load, leading at once would commit each write on its own).
-      lead = !committing_ && queue_.empty() &&
+      if (stopping_) return false;
+      lead = may_lead && !committing_ && queue_.empty() &&
              std::chrono::steady_clock::now() - last_commit_end_ >= kLeadAfterIdle;
       if (lead) {
         committing_ = true;
       } else {
-        queue_.push_back(&op);
+        queue_.push_back(op);
       }
     }
-    if (lead) {
-      std::vector<Op*> batch{&op};
-      commit_batch(batch);
-      bool more;
-      {
-        std::lock_guard lock(queue_mutex_);
-        committing_ = false;
-        last_commit_end_ = std::chrono::steady_clock::now();
-        more = !queue_.empty() || stopping_;
-      }
-      if (more) queue_cv_.notify_one();
-    } else {
+    if (!lead) {
       queue_cv_.notify_one();
-      op.done.wait();
+      return true;
     }
-    if (op.commit_error) return *op.commit_error;
-    return std::move(*result);
+    std::vector<Op*> batch{op};
+    commit_batch(batch);  // completes op (an async one is deleted)
+    bool more;
+    {
+      std::lock_guard lock(queue_mutex_);
+      committing_ = false;
+      last_commit_end_ = std::chrono::steady_clock::now();
+      more = !queue_.empty() || stopping_;
+    }
+    if (more) queue_cv_.notify_one();
+    return true;
   }
 
   template <class T>

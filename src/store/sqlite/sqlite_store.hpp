@@ -8,8 +8,7 @@
 // in one transaction (each atomic on its own: one statement, or a savepoint, so one failing
 // write does not undo the others) and one commit, then wakes their callers: the LevelDB
 // group-commit shape. A caller returns only after its commit (submit_async's `done` is
-// called on the committing thread instead; such a write never commits on its caller's
-// thread). The committing thread alone keeps the jobs it set running (running_jobs_), so a
+// called on the committing thread instead; such a write leads only without fsync). The committing thread alone keeps the jobs it set running (running_jobs_), so a
 // finish updates without reading. Reads use a small pool of
 // separate connections (WAL readers never block the writer). The ReadyIndex is mutated only
 // by the committing thread, under index_mutex_, and read under it by n_ahead/next_run_at.
