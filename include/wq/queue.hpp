@@ -105,10 +105,10 @@ class Queue {
   // submit_blocks(), this does not wait for other writes: `done` runs on the thread that
   // commits the job, the store's writer (keep it brief: post the result to your own
   // executor), or this one when the store was idle and commits without fsync (tens of
-  // microseconds); errors found before the store (unknown task, bad params) call it at once. With a store that cannot
-  // submit without waiting (PostgreSQL) submit_blocks() is true and this blocks like submit().
-  // Nothing bounds the submits waiting for the store: bound them yourself (wqd has one per
-  // connection at most).
+  // microseconds); errors found before the store (unknown task, bad params) call it at once.
+  // With a store that cannot submit without waiting (PostgreSQL) submit_blocks() is true and
+  // this blocks like submit(). Nothing bounds the submits waiting for the store: bound them
+  // yourself (wqd has one per connection at most).
   void submit_async(const JobSpec& spec, std::function<void(Result<Submitted>)> done);
   bool submit_blocks() const noexcept;
 

@@ -8,9 +8,11 @@
 // in one transaction (each atomic on its own: one statement, or a savepoint, so one failing
 // write does not undo the others) and one commit, then wakes their callers: the LevelDB
 // group-commit shape. A caller returns only after its commit (submit_async's `done` is
-// called on the committing thread instead; such a write leads only without fsync). The committing thread alone keeps the jobs it set running (running_jobs_), so a
-// finish updates without reading. Reads use a small pool of
-// separate connections (WAL readers never block the writer). The ReadyIndex is mutated only
+// called on the committing thread instead; such a write leads only without fsync). The
+// writer thread yields once before taking a batch, so that the threads about to write join
+// it. The committing thread alone keeps the jobs it set running (running_jobs_), so a finish
+// updates without reading. Reads use a small pool of separate connections (WAL readers never
+// block the writer). The ReadyIndex is mutated only
 // by the committing thread, under index_mutex_, and read under it by n_ahead/next_run_at.
 // A checkpointer thread copies the WAL back into the database (PASSIVE, off the writer's
 // path) whenever it passes kCheckpointPages. A flock on "<db>.lock" keeps a second process out.
