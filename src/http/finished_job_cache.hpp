@@ -14,13 +14,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
+#include "core/string_map.hpp"
 #include "wq/queue.hpp"
 
 namespace wq::http {
@@ -46,18 +45,11 @@ class FinishedJobCache {
     std::shared_ptr<const std::string> body;
     std::uint64_t epoch = 0;
   };
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept {
-      return std::hash<std::string_view>{}(s);
-    }
-  };
-
   const Queue& queue_;
   const bool enabled_;
   const std::size_t capacity_;
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, Entry, Hash, std::equal_to<>> entries_;  // guarded by mutex_
+  StringMap<Entry> entries_;  // guarded by mutex_
 };
 
 }  // namespace wq::http

@@ -1,6 +1,7 @@
 #include "store/sqlite/sqlite_store.hpp"
 
 #include "core/log.hpp"
+#include "core/string_map.hpp"
 #include "store/commit_stats.hpp"
 #include "store/done_flag.hpp"
 #include "store/file_lock.hpp"
@@ -316,12 +317,6 @@ class SqliteStore final : public Store {
   struct RunningJob {
     std::int64_t rowid = 0;
     Job job;
-  };
-  struct StringHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept {
-      return std::hash<std::string_view>{}(s);
-    }
   };
 
   // One write waiting to be committed. Lives on the caller's stack until `done`, or on the
@@ -1031,7 +1026,7 @@ class SqliteStore final : public Store {
   // The jobs this store set running, as they are in their rows, so that finishing one needs
   // no read. Committing thread only; cleared when a batch or a savepoint rolls back (finish
   // then reads the row).
-  std::unordered_map<std::string, RunningJob, StringHash, std::equal_to<>> running_jobs_;
+  StringMap<RunningJob> running_jobs_;
 
   std::mutex index_mutex_;
   ReadyIndex index_;                                        // guarded by index_mutex_
