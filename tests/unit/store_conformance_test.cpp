@@ -92,6 +92,33 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
     return all;
   }
 
+  // Expects `answered` (what a write returned) to be the job as it is now stored.
+  void expect_stored(const Job& answered) {
+    auto stored = store->get(answered.id);
+    ASSERT_TRUE(stored && *stored);
+    const Job& j = **stored;
+    EXPECT_EQ(answered.id, j.id);
+    EXPECT_EQ(answered.task, j.task);
+    EXPECT_EQ(answered.owner, j.owner);
+    EXPECT_EQ(answered.priority, j.priority);
+    EXPECT_EQ(answered.max_attempts, j.max_attempts);
+    EXPECT_EQ(answered.timeout, j.timeout);
+    EXPECT_EQ(answered.state, j.state);
+    EXPECT_EQ(answered.seq, j.seq);
+    EXPECT_EQ(answered.attempt, j.attempt);
+    EXPECT_EQ(answered.fraction, j.fraction);
+    EXPECT_EQ(answered.message, j.message);
+    EXPECT_EQ(answered.error, j.error);
+    EXPECT_EQ(answered.returncode, j.returncode);
+    EXPECT_EQ(answered.result_size, j.result_size);
+    EXPECT_EQ(answered.run_at, j.run_at);
+    EXPECT_EQ(answered.created_at, j.created_at);
+    EXPECT_EQ(answered.started_at, j.started_at);
+    EXPECT_EQ(answered.finished_at, j.finished_at);
+    EXPECT_EQ(answered.params, j.params);
+    EXPECT_EQ(answered.key, j.key);
+  }
+
   test::TempDir dir;
   std::unique_ptr<test::TestDatabase> database;
   std::string url;  // empty: SQLite in dir
@@ -281,28 +308,41 @@ TEST_P(StoreTest, FinishRetryRequeuesAndTerminalClearsSecrets) {
   EXPECT_EQ(store->finish(s.job.id, Outcome{}).error().code, Errc::not_found);
 }
 
+// What a claim answers is the job as the claim stored it, every field, secrets included (a
+// store may answer from what it remembers of the jobs it inserted instead of reading them).
+TEST_P(StoreTest, ClaimAnswersTheJobAsStored) {
+  TaskConfig t;
+  t.name = "t";
+  t.params = {ParamSpec{"token", true, true, std::nullopt},
+              ParamSpec{"n", true, false, std::nullopt}};
+  JobSpec spec;
+  spec.task = "t";
+  spec.params = {{"token", "s3cret"}, {"n", 7}};
+  spec.key = "my-key";
+  spec.priority = 3;
+  spec.max_attempts = 4;
+  spec.timeout = std::chrono::milliseconds(2500);
+  spec.run_at = now_ms() - std::chrono::milliseconds(1);
+  auto nj = prepare_job(spec, t, now_ms());
+  ASSERT_TRUE(nj);
+  auto plain = submit(job({{"n", 2}}));
+  auto s = submit(*nj);
+  auto c = claim(2);
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_EQ(c[0].job.id, s.job.id);  // the higher priority first
+  EXPECT_EQ(c[0].job.state, JobState::running);
+  EXPECT_EQ(c[0].job.attempt, 1);
+  EXPECT_EQ(c[0].job.key, "my-key");
+  EXPECT_EQ(c[0].secrets.at("token").as_string(), "s3cret");
+  EXPECT_FALSE(c[0].job.params.contains("token"));
+  EXPECT_EQ(c[1].job.id, plain.job.id);
+  EXPECT_TRUE(c[1].secrets.empty());
+  for (const auto& claimed : c) expect_stored(claimed.job);
+}
+
 // What finish answers is the job as it is now stored, progress saved while it ran included
 // (a store may answer from what it remembers of its running jobs instead of reading them).
 TEST_P(StoreTest, FinishAnswersTheJobAsStoredAfterProgressAndARetry) {
-  auto expect_stored = [&](const Job& answered) {
-    auto stored = store->get(answered.id);
-    ASSERT_TRUE(stored && *stored);
-    const Job& j = **stored;
-    EXPECT_EQ(answered.state, j.state);
-    EXPECT_EQ(answered.seq, j.seq);
-    EXPECT_EQ(answered.attempt, j.attempt);
-    EXPECT_EQ(answered.fraction, j.fraction);
-    EXPECT_EQ(answered.message, j.message);
-    EXPECT_EQ(answered.error, j.error);
-    EXPECT_EQ(answered.returncode, j.returncode);
-    EXPECT_EQ(answered.result_size, j.result_size);
-    EXPECT_EQ(answered.run_at, j.run_at);
-    EXPECT_EQ(answered.created_at, j.created_at);
-    EXPECT_EQ(answered.started_at, j.started_at);
-    EXPECT_EQ(answered.finished_at, j.finished_at);
-    EXPECT_EQ(answered.params, j.params);
-    EXPECT_EQ(answered.key, j.key);
-  };
   auto s = submit(job({{"n", 1}}));
   ASSERT_EQ(claim(1).size(), 1u);
   ProgressWrite half{s.job.id, s.job.seq + 5, 0.5, "half way"};
