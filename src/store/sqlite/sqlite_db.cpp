@@ -1,5 +1,7 @@
 #include "store/sqlite/sqlite_db.hpp"
 
+#include "store/sqlite/wal_write_vfs.hpp"
+
 #include <fmt/format.h>
 
 namespace wq::sqlite {
@@ -35,7 +37,8 @@ void disable_memory_statistics() {
 Result<std::unique_ptr<Db>> Db::open(const std::string& path, int flags) {
   disable_memory_statistics();
   sqlite3* handle = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &handle, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &handle, flags | SQLITE_OPEN_NOMUTEX, wal_write_vfs());
   if (rc != SQLITE_OK) {
     std::string msg = handle ? sqlite3_errmsg(handle) : sqlite3_errstr(rc);
     sqlite3_close(handle);
