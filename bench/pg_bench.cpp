@@ -10,6 +10,8 @@
 //           wq_jobs rows written and how many updates were heap-only (pg_stat_user_tables);
 //           and PG-CLAIM-low/-high: claim statements per claimed job at low and high load.
 //   PG-W1-PROFILE  only the three-node drain, 2,000 jobs: to run under callgrind.
+//   PG-W1-3NODE    only PG-W1's three-node drain (after the same warm-up): for side-by-side
+//           runs of two builds, a third of PG-W1's time.
 //   PG-LAT  submit -> start latency p50 when the job is submitted on a full node and started
 //           by an idle one woken by LISTEN/NOTIFY; and on the submitting node itself (claimed
 //           in the submit's own transaction).
@@ -71,6 +73,7 @@ class Meter {
   struct Statement {
     std::string name;  // the start of its SQL
     double calls = 0, rows = 0, ms = 0;
+    double plans = 0, plan_ms = 0;  // plannings (a generic plan is made once per connection)
   };
   struct Report {
     double self_cpu = 0, self_sys = 0, server_cpu = 0;  // seconds; self_sys: in the kernel
@@ -114,10 +117,12 @@ class Meter {
     }
     const std::string db = url_.substr(url_.rfind('/') + 1);
     PGconn* c = PQconnectdb(cluster_.url().c_str());
-    PGresult* res = PQexec(
-        c, ("SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 60), calls, rows, "
-            "total_exec_time FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database "
-            "WHERE datname = '" + db + "') ORDER BY total_exec_time DESC").c_str());
+    const std::string sql =
+        "SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 60), calls, rows, total_exec_time, "
+        "plans, total_plan_time FROM pg_stat_statements WHERE dbid = (SELECT oid FROM "
+        "pg_database WHERE datname = '" +
+        db + "') ORDER BY total_exec_time + total_plan_time DESC";
+    PGresult* res = PQexec(c, sql.c_str());
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
       const std::string why = PQerrorMessage(c);
       PQclear(res);
@@ -126,7 +131,8 @@ class Meter {
     }
     for (int i = 0; i < PQntuples(res); ++i) {
       r.statements.push_back({PQgetvalue(res, i, 0), std::stod(PQgetvalue(res, i, 1)),
-                              std::stod(PQgetvalue(res, i, 2)), std::stod(PQgetvalue(res, i, 3))});
+                              std::stod(PQgetvalue(res, i, 2)), std::stod(PQgetvalue(res, i, 3)),
+                              std::stod(PQgetvalue(res, i, 4)), std::stod(PQgetvalue(res, i, 5))});
     }
     PQclear(res);
     PQfinish(c);
@@ -160,8 +166,11 @@ class Meter {
     int shown = 0;
     for (const auto& s : r.statements) {
       if (++shown > 10) break;
-      fmt::print("#   {:8.3f} calls/job {:8.2f} rows/call {:7.1f} us/job  {}\n", s.calls / jobs,
-                 s.calls > 0 ? s.rows / s.calls : 0.0, 1000 * s.ms / jobs, s.name);
+      fmt::print(
+          "#   {:8.3f} calls/job {:8.2f} rows/call {:7.1f} us/job {:5.1f} planning "
+          "({:.2f}/call)  {}\n",
+          s.calls / jobs, s.calls > 0 ? s.rows / s.calls : 0.0, 1000 * s.ms / jobs,
+          1000 * s.plan_ms / jobs, s.calls > 0 ? s.plans / s.calls : 0.0, s.name);
     }
     std::fflush(stdout);
   }
@@ -507,21 +516,32 @@ int main(int argc, char** argv) {
   std::vector<std::string> workloads(argv + 1, argv + argc);
   if (workloads.empty()) workloads = {"PG-W1", "PG-LAT"};
   try {
-    auto cluster = wq::test::PgCluster::start(false, {"shared_preload_libraries=pg_stat_statements",
-                                                      "pg_stat_statements.track=all"});
+    auto cluster = wq::test::PgCluster::start(
+        false, {"shared_preload_libraries=pg_stat_statements", "pg_stat_statements.track=all",
+                "pg_stat_statements.track_planning=on"});
     wq::test::pg_exec(cluster->url(), "CREATE EXTENSION pg_stat_statements");
     for (const auto& w : workloads) {
       if (w == "PG-W1") {
         pg_w1(*cluster);
       } else if (w == "PG-LAT") {
         pg_lat(*cluster);
+      } else if (w == "PG-W1-3NODE") {
+        w1_run(*cluster, 1, 500, 8);  // warm-up, as in PG-W1
+        const Run r = w1_run(*cluster, 3, 10000, 8);
+        Meter::print("PG-W1-3NODE (3 nodes)", r.report, 10000);
+        print_row_changes(r.rows, 10000);
+        result("PG-W1-3NODE", r.rate, "jobs/s", std::nullopt,
+               "PG-W1's three-node drain alone: 10000 no-op function jobs, concurrency 8 each");
       } else if (w == "PG-W1-PROFILE") {
         // For valgrind --tool=callgrind: only the three-node drain, smaller.
         const Run r = w1_run(*cluster, 3, 2000, 8);
         Meter::print("PG-W1-PROFILE (3 nodes, 2000 jobs)", r.report, 2000);
         print_row_changes(r.rows, 2000);
       } else {
-        std::fprintf(stderr, "wq-bench-pg: unknown workload '%s' (PG-W1, PG-LAT, PG-W1-PROFILE)\n", w.c_str());
+        std::fprintf(
+            stderr,
+            "wq-bench-pg: unknown workload '%s' (PG-W1, PG-LAT, PG-W1-3NODE, PG-W1-PROFILE)\n",
+            w.c_str());
         return 2;
       }
     }
