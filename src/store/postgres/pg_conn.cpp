@@ -83,11 +83,15 @@ Result<std::unique_ptr<PgConn>> PgConn::connect(const std::string& conninfo) {
   // analysed the planner assumes ten pages, where a sequential scan looks cheapest (a finish
   // would read the whole table); once analysed, it guesses a claim takes 10% of the queued
   // jobs and merges them with a scan of the whole primary key. With sequential scans, hash and
-  // merge joins priced out the plans stay on the indexes and in nested loops. (A plan that must
-  // scan anyway then costs more than JIT's threshold: JIT is off, compiling would cost more
-  // than any of our statements runs.)
+  // merge joins priced out the plans stay on the indexes and in nested loops. Sorts too: a
+  // claim's generic plan made while the table was small sometimes read every active job
+  // through the dedup index and sorted them, instead of walking the claim index in its order
+  // (in PG-W1, 240-320 instead of 25-30 us of claim execution per job for the whole run).
+  // Every ORDER BY of ours has an index in its order. (A plan that must scan anyway then costs
+  // more than JIT's threshold: JIT is off, compiling would cost more than any of our
+  // statements runs.)
   if (auto r = conn->exec("SET enable_seqscan = off; SET enable_hashjoin = off; "
-                          "SET enable_mergejoin = off; SET jit = off");
+                          "SET enable_mergejoin = off; SET enable_sort = off; SET jit = off");
       !r) {
     return r.error();
   }
