@@ -22,6 +22,7 @@
 //   list-fds OUT                 writes its open descriptor numbers and pgid==pid to OUT
 //   print-cwd OUT                writes its working directory to OUT
 //   symlink-loop OUT             replaces OUT by a symlink to itself, exits 0
+//   close-outputs MS CODE        closes stdout and stderr, sleeps MS, exits CODE
 #include <dirent.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -178,6 +179,14 @@ int main(int argc, char** argv) {
     return write_file(arg(2), "data"), 0;
   }
   if (mode == "sleep") return sleep_ms(std::atol(arg(2))), 0;
+  if (mode == "close-outputs") {
+    const long ms = std::atol(arg(2));
+    const int code = std::atoi(arg(3));
+    ::close(1);
+    ::close(2);
+    sleep_ms(ms);
+    return code;
+  }
   if (mode == "write-progress") return write_progress(arg(2));
   if (mode == "burst") return burst(std::atol(arg(2)), arg(3));
   if (mode == "flood-both") return flood_both(std::atol(arg(2)));

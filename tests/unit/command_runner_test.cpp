@@ -175,6 +175,16 @@ TEST(CommandRunner, NonZeroExitFailsWithTheCodeAndTheStderrTail) {
   EXPECT_EQ(r.error, "Exited with code 3\nstderr:\noops: disk on fire\n");
 }
 
+// The runner looks for the exit when both pipes hang up; a program still running then is
+// waited for as before.
+TEST(CommandRunner, ProgramThatClosesItsOutputsEarlyIsWaitedForUntilItExits) {
+  TempDir dir;
+  auto r = run_to_end(spec_for(dir, {"close-outputs", "200", "4"}));
+  EXPECT_EQ(r.kind, CommandResult::Kind::failed);
+  EXPECT_EQ(r.returncode, 4);
+  EXPECT_EQ(r.error, "Exited with code 4\nstderr:\n");
+}
+
 TEST(CommandRunner, KilledBySignalNamesTheSignal) {
   TempDir dir;
   auto r = run_to_end(spec_for(dir, {"kill-self", "9"}));
