@@ -167,6 +167,15 @@ class Store {
   // secrets of a terminal job. Errc::not_found if the job is not running.
   virtual Result<Job> finish(std::string_view id, const Outcome& outcome) = 0;
 
+  // finish() without waiting for the commit: `done` is called once with what finish() would
+  // return. A store that commits on its own writer thread calls it there, after the commit, so
+  // `done` must be brief and must not call the store (nor wait for anything that does); the
+  // default runs finish() and calls `done` on the caller's thread before returning.
+  using FinishDone = std::function<void(Result<Job>)>;
+  virtual void finish_async(std::string id, Outcome outcome, FinishDone done) {
+    done(finish(id, outcome));
+  }
+
   // Cancels a queued job (it never starts) or marks a running one cancel-requested (its
   // runner kills it and finishes it as cancelled). Returns the job as it is after the call;
   // a finished job is returned unchanged. `owner` none: any owner.

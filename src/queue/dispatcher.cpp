@@ -493,6 +493,7 @@ void Dispatcher::complete(const std::string& id, Ending ending) {
     it->second.finishing = true;  // freezes its seq: no progress is published after this
     ++finishing_;
     finishing_by_task_[it->second.job.task]++;
+    ++recording_;
     r = it->second;
   }
   bool retried = false;
@@ -500,8 +501,18 @@ void Dispatcher::complete(const std::string& id, Ending ending) {
   // Larger than anything published for this attempt. live_snapshot() keeps answering with the
   // frozen seq until the outcome is recorded, so a new watcher still gets the terminal one.
   outcome.seq = r.job.seq + 1;
-  auto job = store_.finish(id, outcome);
   results_.discard(r.attempt);
+  const JobState state = outcome.state;
+  // A store with its own writer (PostgreSQL) calls back on that thread after the commit: this
+  // thread (a function pool's worker) goes on to its next job instead of sleeping until then.
+  store_.finish_async(
+      id, std::move(outcome),
+      [this, id, r = std::move(r), state, retried, ended, caller = std::this_thread::get_id()](
+          Result<Job> job) { recorded(id, r, state, retried, ended, caller, std::move(job)); });
+}
+
+void Dispatcher::recorded(const std::string& id, const Running& r, JobState state, bool retried,
+                          TimePoint ended, std::thread::id caller, Result<Job> job) {
   bool notify = false;
   {
     std::lock_guard lock(mutex_);
@@ -518,9 +529,9 @@ void Dispatcher::complete(const std::string& id, Ending ending) {
     if (retried) {
       stats_.retried++;
       reschedule_ = true;  // wake for its retry_at
-    } else if (outcome.state == JobState::succeeded) {
+    } else if (state == JobState::succeeded) {
       stats_.succeeded++;
-    } else if (outcome.state == JobState::cancelled) {
+    } else if (state == JobState::cancelled) {
       stats_.cancelled++;
     } else {
       stats_.failed++;
@@ -533,11 +544,25 @@ void Dispatcher::complete(const std::string& id, Ending ending) {
   if (!job) {
     log::error("recording a job's outcome failed; start-up recovery will settle it",
                {{"job", id}, {"error", job.error().detail}});
-    return;
+  } else if (job->state != JobState::queued) {
+    hub_.publish(snapshot_of(*job));
+  } else if (std::this_thread::get_id() == caller) {
+    Snapshot snap = snapshot_of(*job);
+    snap.n_ahead_in_queue = store_.n_ahead(*job);
+    hub_.publish(snap);
+  } else {
+    // n_ahead() reads the store: not on the store's writer thread.
+    post_finisher([this, job = std::move(*job)] {
+      Snapshot snap = snapshot_of(job);
+      snap.n_ahead_in_queue = store_.n_ahead(job);
+      hub_.publish(snap);
+    });
   }
-  Snapshot snap = snapshot_of(*job);
-  if (job->state == JobState::queued) snap.n_ahead_in_queue = store_.n_ahead(*job);
-  hub_.publish(snap);
+  {
+    std::lock_guard lock(mutex_);
+    --recording_;
+  }
+  recorded_cv_.notify_all();
 }
 
 bool Dispatcher::cancel_running(std::string_view id) {
@@ -688,8 +713,13 @@ void Dispatcher::stop(std::chrono::milliseconds grace) {
   lock.unlock();
   persist_progress();
   commands_.reset();
-  finishers_.reset();
   functions_.reset();
+  // No attempt ends from here on; outcomes handed to the store come back (committed or
+  // failed) before the finishers their callbacks may use are gone.
+  lock.lock();
+  recorded_cv_.wait(lock, [&] { return recording_ == 0; });
+  lock.unlock();
+  finishers_.reset();
 }
 
 }  // namespace wq

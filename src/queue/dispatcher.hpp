@@ -6,10 +6,14 @@
 // queue-position refreshes for watched queued jobs, function-task timeouts, the sweeper.
 //
 // Threading: one dispatcher thread runs the claim loop and timers. Runner callbacks arrive on
-// the runners' threads; outcomes are recorded there (a command's on its run's thread, a
-// function's on the worker that ran it); a small finisher pool records failures to launch and
-// creates {output} files for launches claimed on the store's writer or a submitter's thread.
-// All shared state is under mutex_; store calls and hub publishes happen outside it.
+// the runners' threads; outcomes are decided there (a command's on its run's thread, a
+// function's on the worker that ran it) and handed to the store (Store::finish_async). What
+// follows the commit (forgetting the run, the terminal snapshot) runs where the store calls
+// back: on that same thread, or on the store's writer thread (PostgreSQL), the worker then
+// being free for its next job meanwhile. A small finisher pool records failures to launch,
+// creates {output} files for launches claimed on the store's writer or a submitter's thread,
+// and reads a requeued job's queue position when the writer called back. All shared state is
+// under mutex_; store calls and hub publishes happen outside it.
 #pragma once
 
 #include "queue/progress_hub.hpp"
@@ -100,7 +104,11 @@ class Dispatcher {
   void start_function(const std::string& id, const TaskEntry& task, const ClaimedJob& claimed,
                       const ResultDir::Attempt& attempt);
   void on_progress(const std::string& id, double fraction, std::optional<std::string> message);
+  // Decides the attempt's outcome and hands it to the store; recorded() follows once it is
+  // committed (on the store's writer thread, or this one if the store has none).
   void complete(const std::string& id, Ending ending);
+  void recorded(const std::string& id, const Running& r, JobState state, bool retried,
+                TimePoint ended, std::thread::id caller, Result<Job> job);
   Outcome decide(Running& r, Ending ending, bool& retried);
   void persist_progress();
   void refresh_queued();
@@ -127,6 +135,9 @@ class Dispatcher {
   // Slots of jobs whose outcome is being recorded (free for claims: their work is done) and
   // slots reserved by claims not yet delivered.
   std::size_t finishing_ = 0, reserved_ = 0;                         // guarded by mutex_
+  // Outcomes handed to the store whose recorded() has not returned; stop() waits for them.
+  std::size_t recording_ = 0;  // guarded by mutex_
+  std::condition_variable recorded_cv_;
   std::map<std::string, int> finishing_by_task_, reserved_by_task_;  // guarded by mutex_
   std::unordered_map<std::string, Job> queued_watched_;  // guarded by mutex_
   bool queue_moved_ = false;                           // guarded by mutex_

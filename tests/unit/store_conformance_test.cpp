@@ -10,6 +10,9 @@
 
 #include <atomic>
 #include <barrier>
+#include <condition_variable>
+#include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -366,6 +369,55 @@ TEST_P(StoreTest, FinishAnswersTheJobAsStoredAfterProgressAndARetry) {
   EXPECT_EQ(done.seq, again[0].job.seq + 4);
   EXPECT_EQ(done.fraction, 1.0);
   expect_stored(done);
+}
+
+TEST_P(StoreTest, FinishAsyncAnswersEachOnceAsFinishWould) {
+  auto a = submit(job({{"n", 1}}));
+  auto b = submit(job({{"n", 2}}));
+  auto queued = submit(job({{"n", 3}}));
+  ASSERT_EQ(claim(2).size(), 2u);
+  std::mutex m;
+  std::condition_variable cv;
+  std::map<std::string, std::vector<Result<Job>>> answers;
+  auto answer = [&](std::string id) {
+    return [&, id](Result<Job> r) {
+      std::lock_guard lock(m);
+      answers[id].push_back(std::move(r));
+      cv.notify_all();
+    };
+  };
+  Outcome ok;
+  ok.state = JobState::succeeded;
+  ok.returncode = 0;
+  ok.seq = 100;
+  Outcome failed;
+  failed.state = JobState::failed;
+  failed.returncode = 3;
+  failed.error = "boom";
+  store->finish_async(a.job.id, ok, answer(a.job.id));
+  store->finish_async(b.job.id, failed, answer(b.job.id));
+  store->finish_async(queued.job.id, ok, answer(queued.job.id));  // not running
+  {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return answers.size() == 3; });
+  }
+  // A later write returns after the earlier ones were answered: no second answer is on its way.
+  EXPECT_FALSE(store->cancel("no-such-job", std::nullopt));
+  std::lock_guard lock(m);
+  for (const auto& [id, list] : answers) EXPECT_EQ(list.size(), 1u) << id;
+  const auto& done_a = answers[a.job.id][0];
+  ASSERT_TRUE(done_a) << done_a.error().detail;
+  EXPECT_EQ(done_a->state, JobState::succeeded);
+  EXPECT_EQ(done_a->seq, 100u);
+  expect_stored(*done_a);
+  const auto& done_b = answers[b.job.id][0];
+  ASSERT_TRUE(done_b) << done_b.error().detail;
+  EXPECT_EQ(done_b->state, JobState::failed);
+  EXPECT_EQ(done_b->error, "boom");
+  expect_stored(*done_b);
+  const auto& not_running = answers[queued.job.id][0];
+  ASSERT_FALSE(not_running);
+  EXPECT_EQ(not_running.error().code, Errc::not_found);
 }
 
 TEST_P(StoreTest, CancelQueuedEndsItAndCancelRunningOnlyMarksIt) {

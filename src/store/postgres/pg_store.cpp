@@ -156,28 +156,51 @@ class PgStore final : public Store {
   }
 
   Result<Job> finish(std::string_view id, const Outcome& outcome) override {
-    if (leases_->forfeited(std::string(id))) {
-      return make_error(Errc::not_found, fmt::format("job {} was given up by this node when it "
-                                                     "could not renew its lease", id));
-    }
-    // The result goes in first, in its own transaction on this caller's thread (a large file
-    // must not hold up the writer's batch); the outcome then names it atomically.
-    std::optional<Oid> result;
-    if (outcome.state == JobState::succeeded && outcome.result_size && outcome.result_file) {
-      auto oid = read<Oid>([&](PgConn& c) { return put_large_object(c, *outcome.result_file); });
-      if (!oid) return oid.error();
-      result = *oid;
-    }
+    auto stored = store_result(id, outcome);
+    if (!stored) return stored.error();
+    const std::optional<Oid> result = *stored;
     PgJobWrites::FinishArgs args{id, &outcome, result, nullptr};
     auto r = write<Job>([&](PgConn& c) { return writes_.finish(c, id, outcome, result); }, true,
                         [&](Op& op, std::optional<Result<Job>>& slot) {
                           args.result = &slot;
                           op.finish = &args;
                         });
-    if (!r && result) unlink_results({*result});
-    if (r || r.error().code == Errc::not_found) leases_->release(std::string(id));
-    if (r && r->state == JobState::queued && r->run_at > now_ms()) note_run_at(r->run_at);
+    finished(id, r, result);
     return r;
+  }
+
+  // The caller goes back to its work at once: a function pool's worker that would wait for
+  // the commit (a sleep and a wake-up per job) takes the next job instead.
+  void finish_async(std::string id, Outcome outcome, FinishDone done) override {
+    std::optional<Oid> result;
+    if (auto r = store_result(id, outcome)) {
+      result = *r;
+    } else {
+      done(r.error());
+      return;
+    }
+    auto a =
+        std::make_unique<AsyncFinish>(std::move(id), std::move(outcome), result, std::move(done));
+    a->args = {a->id, &a->outcome, result, &a->slot};
+    a->op.run = [this, a = a.get()](PgConn& c) {
+      a->slot = writes_.finish(c, a->id, a->outcome, a->result);
+      return !*a->slot && a->slot->error().code == Errc::store_failed;
+    };
+    a->op.may_start_work = true;
+    a->op.finish = &a->args;
+    a->op.then = [this, a = a.get()] {
+      std::unique_ptr<AsyncFinish> owned(a);
+      Result<Job> r =
+          owned->op.commit_error ? Result<Job>(*owned->op.commit_error) : std::move(*owned->slot);
+      finished(owned->id, r, owned->result);
+      owned->done(std::move(r));
+    };
+    if (!enqueue(&a->op)) {
+      if (result) unlink_results({*result});
+      a->done(make_error(Errc::shutting_down, "the store is closing"));
+      return;
+    }
+    a.release();  // owned by its op's `then` from here
   }
 
   Result<Job> cancel(std::string_view id, const std::optional<std::string>& owner) override {
@@ -319,9 +342,33 @@ class PgStore final : public Store {
   }
 
  private:
-  // One write waiting for the writer thread; lives on the caller's stack until `done`. `run`
-  // may be run twice (once in a shared batch that failed, once alone): it touches nothing
-  // but the database and its own result.
+  // Before a finish: refuses a job whose lease this node gave up, and stores a succeeded
+  // job's result. The result goes in first, in its own transaction on the caller's thread (a
+  // large file must not hold up the writer's batch); the outcome then names it atomically.
+  Result<std::optional<Oid>> store_result(std::string_view id, const Outcome& outcome) {
+    if (leases_->forfeited(std::string(id))) {
+      return make_error(Errc::not_found, fmt::format("job {} was given up by this node when it "
+                                                     "could not renew its lease",
+                                                     id));
+    }
+    if (outcome.state == JobState::succeeded && outcome.result_size && outcome.result_file) {
+      auto oid = read<Oid>([&](PgConn& c) { return put_large_object(c, *outcome.result_file); });
+      if (!oid) return oid.error();
+      return std::optional<Oid>(*oid);
+    }
+    return std::optional<Oid>();
+  }
+
+  // After a finish was committed or failed.
+  void finished(std::string_view id, const Result<Job>& r, std::optional<Oid> result) {
+    if (!r && result) unlink_results({*result});
+    if (r || r.error().code == Errc::not_found) leases_->release(std::string(id));
+    if (r && r->state == JobState::queued && r->run_at > now_ms()) note_run_at(r->run_at);
+  }
+
+  // One write waiting for the writer thread; lives on the caller's stack until `done`, or
+  // with `then`, wherever `then` keeps it. `run` may be run twice (once in a shared batch that
+  // failed, once alone): it touches nothing but the database and its own result.
   struct Op {
     std::function<bool(PgConn&)> run;  // true: a statement failed (the transaction is aborted)
     bool may_start_work = false;       // a submit, finish or recovery: claim in its commit
@@ -335,7 +382,34 @@ class PgStore final : public Store {
     }
     std::optional<Error> commit_error;
     DoneFlag done;
+    // An asynchronous write: called on the writer thread instead of done.set(), after the
+    // commit; it owns the op (and may destroy it).
+    std::function<void()> then;
   };
+
+  // A finish_async() on its way through the writer.
+  struct AsyncFinish {
+    AsyncFinish(std::string i, Outcome o, std::optional<Oid> r, FinishDone d)
+        : id(std::move(i)), outcome(std::move(o)), result(r), done(std::move(d)) {}
+    std::string id;
+    Outcome outcome;
+    std::optional<Oid> result;
+    FinishDone done;
+    PgJobWrites::FinishArgs args{};
+    std::optional<Result<Job>> slot;
+    Op op;
+  };
+
+  // Queues `op` for the writer; false if the store is closing.
+  bool enqueue(Op* op) {
+    {
+      std::lock_guard lock(queue_mutex_);
+      if (stopping_) return false;
+      queue_.push_back(op);
+    }
+    queue_cv_.notify_one();
+    return true;
+  }
 
   // `attach` may make the op a batchable submit or finish whose result goes to the slot.
   template <class T>
@@ -349,12 +423,7 @@ class PgStore final : public Store {
     };
     op.may_start_work = may_start_work;
     if (attach) attach(op, result);
-    {
-      std::lock_guard lock(queue_mutex_);
-      if (stopping_) return make_error(Errc::shutting_down, "the store is closing");
-      queue_.push_back(&op);
-    }
-    queue_cv_.notify_one();
+    if (!enqueue(&op)) return make_error(Errc::shutting_down, "the store is closing");
     op.done.wait();
     if (op.commit_error) return *op.commit_error;
     return std::move(*result);
@@ -425,7 +494,12 @@ class PgStore final : public Store {
         events_->announce_work();
       }
       for (Op* op : batch) {
-        op->done.set();
+        if (op->then) {
+          auto then = std::move(op->then);
+          then();  // may destroy the op
+        } else {
+          op->done.set();
+        }
       }
       batch.clear();
     }

@@ -16,8 +16,10 @@
 // (group commit, as in the SQLite store): the batch's submits in one INSERT, its finishes in
 // one UPDATE, then one claim for the free slots. If a statement in a batch fails (a deadlock
 // with another node, a lost connection), the batch is rolled back and each write is retried in
-// its own transaction. Reads use a pool of connections. The lease heartbeat (pg_leases.hpp) and
-// LISTEN/NOTIFY (pg_events.hpp) have their own threads and connections.
+// its own transaction. A caller of a write waits for its commit, except finish_async()'s: its
+// `done` runs on the writer thread after the commit. Reads use a pool of connections. The
+// lease heartbeat (pg_leases.hpp) and LISTEN/NOTIFY (pg_events.hpp) have their own threads and
+// connections.
 #pragma once
 
 #include "wq/store.hpp"
