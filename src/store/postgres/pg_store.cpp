@@ -458,6 +458,17 @@ class PgStore final : public Store {
         std::unique_lock lock(queue_mutex_);
         queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
         if (queue_.empty()) return;
+        if (!stopping_) {
+          // Woken by the first write of a batch, let the threads about to write run first (as
+          // the SQLite store's writer does; on an idle core this returns at once): the
+          // submitters and workers the last commit woke join this batch instead of the next.
+          // PG-W1-3NODE, 3 interleaved runs each: 0.40-0.42 -> 0.37-0.38 commits and 1.9-2.1
+          // -> 1.7 statements per job, wqd 128-136 -> 106-118 us and PostgreSQL 229-251 ->
+          // 191-207 us of CPU per job, 4,270-4,616 -> 4,951-5,407 jobs/s.
+          lock.unlock();
+          std::this_thread::yield();
+          lock.lock();
+        }
         batch.swap(queue_);
       }
       std::optional<ClaimRequest> reserved;
