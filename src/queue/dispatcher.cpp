@@ -558,11 +558,10 @@ void Dispatcher::recorded(const std::string& id, const Running& r, JobState stat
       hub_.publish(snap);
     });
   }
-  {
-    std::lock_guard lock(mutex_);
-    --recording_;
-  }
-  recorded_cv_.notify_all();
+  // Notified under the lock: once stop() sees 0 it may destroy the dispatcher, and this thread
+  // must not touch it after the unlock.
+  std::lock_guard lock(mutex_);
+  if (--recording_ == 0) recorded_cv_.notify_all();
 }
 
 bool Dispatcher::cancel_running(std::string_view id) {
