@@ -392,12 +392,13 @@ class CommandRunner::Impl {
     }
   }
 
-  static Result<Subprocess> spawn(const SpawnOptions& options) {
+  static Result<Subprocess> spawn(SpawnOptions options) {
+    const std::string program = options.argv.empty() ? std::string() : options.argv.front();
     try {
-      return Subprocess::spawn(options);
+      return Subprocess::spawn(std::move(options));
     } catch (const std::exception& e) {
-      return make_error(Errc::bad_input, fmt::format("cannot start program '{}': {}",
-                                                     options.argv.front(), e.what()));
+      return make_error(Errc::bad_input,
+                        fmt::format("cannot start program '{}': {}", program, e.what()));
     }
   }
 
@@ -407,7 +408,7 @@ class CommandRunner::Impl {
     options.env = std::move(run.spec.env);
     options.cwd = std::move(run.spec.cwd);
     options.pipe_stdin = run.spec.stdin_data.has_value();
-    Result<Subprocess> spawned = spawn(options);
+    Result<Subprocess> spawned = spawn(std::move(options));
     if (!spawned) return finish(run, failed(kCannotStart, spawned.error().detail));
     Subprocess& process = run.process.emplace(std::move(*spawned));
     run.out = process.take_stdout();
@@ -570,6 +571,7 @@ class CommandRunner::Impl {
     Subprocess& process = *run.process;
     process.signal_group(SIGKILL);  // leftovers in its group, while the zombie pins the id
     const ExitStatus status = process.wait();
+    if (process.start_error()) return finish(run, failed(kCannotStart, *process.start_error()));
     // Everything the program wrote is in the pipes now. The group is dead, but a process that
     // left it could keep writing, so the drain is bounded.
     for (UniqueFd* fd : {&run.out, &run.err}) {

@@ -2,7 +2,7 @@
 // progress, enforces timeouts, kills on cancel, and reports one outcome per run.
 //
 // Threading: each run has a thread of its own while it lasts, as a posix_spawn + waitpid loop
-// would: it spawns the child (vfork + exec; the runner's threads live as long as the runner,
+// would: it spawns the child (clone + exec; the runner's threads live as long as the runner,
 // so PR_SET_PDEATHSIG ties each child to it), drains its pipes, watches its status file, runs
 // its timers, kills and reaps it, all from one poll(2) on the pipes, the pidfd and an eventfd
 // for cancel(). Threads are made as concurrency needs them and kept for the next runs; a run

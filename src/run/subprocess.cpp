@@ -14,16 +14,24 @@
 #include <cstring>
 #include <string_view>
 
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define WQ_RUNNING_ON_VALGRIND() RUNNING_ON_VALGRIND
+#else
+#define WQ_RUNNING_ON_VALGRIND() 0
+#endif
+
 extern char** environ;
 
 namespace wq::run {
-namespace {
 
-// The child runs on a borrowed stack in our address space (CLONE_VM|CLONE_VFORK) while we are
-// suspended, so it may only make raw system calls: no allocation, no locks, no libc wrappers
-// that sanitizers intercept (their interceptors would run on our per-thread state), and no
-// return from child_main. It reports a failure by writing into ChildArgs, which we read after
-// clone() returns; by then the child has either exec'd or exited.
+// The child runs in our address space (CLONE_VM) on a stack of its own until it execs, while
+// our threads go on (no CLONE_VFORK: waiting for its exec cost the spawning thread a sleep and
+// a wake-up a run). So it may only make raw system calls that leave errno alone (it shares the
+// spawning thread's thread-local storage): no allocation, no locks, no libc wrappers, no
+// sanitizer interceptors, and no return from child_main. It reads only Launch memory, which
+// stays untouched until the child is reaped, and reports a failure by writing into ChildArgs,
+// which we read after reaping it.
 struct ChildArgs {
   const char* const* programs;  // candidate paths, nullptr-terminated
   char* const* argv;
@@ -36,6 +44,20 @@ struct ChildArgs {
   bool in_cwd = false;  // the failed step was chdir
 };
 
+// What the child reads until it execs or exits, kept until it is reaped.
+struct Subprocess::Launch {
+  SpawnOptions options;
+  std::vector<char*> argv;
+  std::vector<char*> envp;
+  std::vector<std::string> candidates;
+  std::vector<const char*> searched;
+  const char* as_given[2] = {nullptr, nullptr};
+  ChildArgs args{};
+  alignas(64) char stack[32 * 1024];
+};
+
+namespace {
+
 // rt_sigaction's kernel ABI (not glibc's struct sigaction). Identical on x86-64 and arm64.
 struct KernelSigaction {
   void (*handler)(int);
@@ -46,9 +68,35 @@ struct KernelSigaction {
 
 enum { kExecFailed = 127 };
 
+// A system call that returns -errno on failure instead of setting errno.
+__attribute__((no_sanitize("address", "thread", "undefined"), always_inline)) inline long
+raw_syscall(long number, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0, long a5 = 0) {
+#if defined(__x86_64__)
+  long result;
+  register long r10 asm("r10") = a4;
+  register long r8 asm("r8") = a5;
+  asm volatile("syscall"
+               : "=a"(result)
+               : "a"(number), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8)
+               : "rcx", "r11", "memory");
+  return result;
+#elif defined(__aarch64__)
+  register long x8 asm("x8") = number;
+  register long x0 asm("x0") = a1;
+  register long x1 asm("x1") = a2;
+  register long x2 asm("x2") = a3;
+  register long x3 asm("x3") = a4;
+  register long x4 asm("x4") = a5;
+  asm volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4) : "memory");
+  return x0;
+#else
+#error "raw_syscall: add this architecture's system call sequence"
+#endif
+}
+
 [[noreturn]] __attribute__((no_sanitize("address", "thread", "undefined"))) void child_exit(
     int code) {
-  for (;;) syscall(SYS_exit, code);
+  for (;;) raw_syscall(SYS_exit, code);
 }
 
 __attribute__((no_sanitize("address", "thread", "undefined"))) int child_main(void* raw) {
@@ -56,35 +104,40 @@ __attribute__((no_sanitize("address", "thread", "undefined"))) int child_main(vo
   // Our handlers must not run in the child: it shares our memory until exec.
   const KernelSigaction dfl{SIG_DFL, 0, nullptr, 0};
   for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig != SIGKILL && sig != SIGSTOP) syscall(SYS_rt_sigaction, sig, &dfl, nullptr, 8);
+    if (sig != SIGKILL && sig != SIGSTOP)
+      raw_syscall(SYS_rt_sigaction, sig, reinterpret_cast<long>(&dfl), 0, 8);
   }
-  syscall(SYS_setpgid, 0, 0);
-  syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  if (syscall(SYS_getppid) != a->parent) child_exit(kExecFailed);
+  raw_syscall(SYS_setpgid, 0, 0);
+  raw_syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
+  if (raw_syscall(SYS_getppid) != a->parent) child_exit(kExecFailed);
   for (int i = 0; i < 3; ++i) {
-    if (syscall(SYS_dup3, a->stdio[i], i, 0) < 0) {
-      a->error = errno;
+    if (long rc = raw_syscall(SYS_dup3, a->stdio[i], i, 0); rc < 0) {
+      a->error = static_cast<int>(-rc);
       child_exit(kExecFailed);
     }
   }
-  if (a->cwd != nullptr && syscall(SYS_chdir, a->cwd) < 0) {
-    a->error = errno;
-    a->in_cwd = true;
-    child_exit(kExecFailed);
+  if (a->cwd != nullptr) {
+    if (long rc = raw_syscall(SYS_chdir, reinterpret_cast<long>(a->cwd)); rc < 0) {
+      a->error = static_cast<int>(-rc);
+      a->in_cwd = true;
+      child_exit(kExecFailed);
+    }
   }
-  if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0) {
-    for (int fd = 3; fd < a->close_from_fallback_max; ++fd) syscall(SYS_close, fd);
+  if (raw_syscall(SYS_close_range, 3, ~0U, 0) < 0) {
+    for (int fd = 3; fd < a->close_from_fallback_max; ++fd) raw_syscall(SYS_close, fd);
   }
   const std::uint64_t empty_mask = 0;
-  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty_mask, nullptr, 8);
+  raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&empty_mask), 0, 8);
   int error = ENOENT;
   for (const char* const* p = a->programs; *p != nullptr; ++p) {
-    syscall(SYS_execve, *p, a->argv, a->envp);
+    const int failed = static_cast<int>(-raw_syscall(SYS_execve, reinterpret_cast<long>(*p),
+                                                     reinterpret_cast<long>(a->argv),
+                                                     reinterpret_cast<long>(a->envp)));
     // As execvp: keep searching past missing or inaccessible entries, report EACCES if any.
-    if (errno == EACCES) {
+    if (failed == EACCES) {
       error = EACCES;
-    } else if (errno != ENOENT && errno != ENOTDIR) {
-      error = errno;
+    } else if (failed != ENOENT && failed != ENOTDIR) {
+      error = failed;
       break;
     }
   }
@@ -108,6 +161,14 @@ CloneFn libc_clone() {
 #else
   return &::clone;
 #endif
+}
+
+// Valgrind runs a CLONE_VM child only as a thread or a vfork (which it turns into a fork); any
+// other clone() aborts the process.
+int clone_flags() {
+  static const int flags =
+      CLONE_VM | CLONE_PIDFD | SIGCHLD | (WQ_RUNNING_ON_VALGRIND() ? CLONE_VFORK : 0);
+  return flags;
 }
 
 Error spawn_error(std::string detail) { return make_error(Errc::bad_input, std::move(detail)); }
@@ -182,14 +243,18 @@ void UniqueFd::reset(int fd) noexcept {
   fd_ = fd;
 }
 
-Result<Subprocess> Subprocess::spawn(const SpawnOptions& options) {
+Result<Subprocess> Subprocess::spawn(SpawnOptions options) {
   if (options.argv.empty() || options.argv.front().empty()) {
     return spawn_error("cannot start a program: the command is empty");
   }
-  const std::string& program = options.argv.front();
   Subprocess p;
+  p.launch_ = std::make_unique<Launch>();
+  Launch& l = *p.launch_;
+  l.options = std::move(options);
+  const SpawnOptions& o = l.options;
+  const std::string& program = o.argv.front();
   UniqueFd child_in, child_out, child_err;
-  if (options.pipe_stdin) {
+  if (o.pipe_stdin) {
     if (!make_pipe(child_in, p.stdin_) || !set_non_blocking(p.stdin_.get())) {
       return spawn_error("cannot start program '" + program + "': pipe: " + errno_text(errno));
     }
@@ -198,60 +263,53 @@ Result<Subprocess> Subprocess::spawn(const SpawnOptions& options) {
       !set_non_blocking(p.stdout_.get()) || !set_non_blocking(p.stderr_.get())) {
     return spawn_error("cannot start program '" + program + "': pipe: " + errno_text(errno));
   }
-  if (!options.pipe_stdin && dev_null() < 0) {
+  if (!o.pipe_stdin && dev_null() < 0) {
     return spawn_error("cannot start program '" + program + "': /dev/null: " + errno_text(errno));
   }
 
-  std::vector<char*> argv;
-  argv.reserve(options.argv.size() + 1);
-  for (const auto& a : options.argv) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
+  l.argv.reserve(o.argv.size() + 1);
+  for (const auto& a : o.argv) l.argv.push_back(const_cast<char*>(a.c_str()));
+  l.argv.push_back(nullptr);
 
   // Our environment as it is, unless entries are added or replaced.
-  std::vector<char*> envp;
-  if (!options.env.empty()) {
+  if (!o.env.empty()) {
     for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
       bool overridden = false;
-      for (const auto& extra : options.env) {
+      for (const auto& extra : o.env) {
         if (env_name(extra) == env_name(*e)) overridden = true;
       }
-      if (!overridden) envp.push_back(*e);
+      if (!overridden) l.envp.push_back(*e);
     }
-    for (const auto& extra : options.env) envp.push_back(const_cast<char*>(extra.c_str()));
-    envp.push_back(nullptr);
+    for (const auto& extra : o.env) l.envp.push_back(const_cast<char*>(extra.c_str()));
+    l.envp.push_back(nullptr);
   }
 
-  std::vector<std::string> candidates;
-  std::vector<const char*> searched;
-  const char* as_given[] = {program.c_str(), nullptr};
+  l.as_given[0] = program.c_str();
   if (program.find('/') == std::string::npos) {
-    candidates = path_candidates(program, options.env);
-    for (const auto& c : candidates) searched.push_back(c.c_str());
-    searched.push_back(nullptr);
+    l.candidates = path_candidates(program, o.env);
+    for (const auto& c : l.candidates) l.searched.push_back(c.c_str());
+    l.searched.push_back(nullptr);
   }
 
-  const std::string& cwd = options.cwd;
-  ChildArgs args{};
-  args.programs = searched.empty() ? as_given : searched.data();
-  args.argv = argv.data();
+  ChildArgs& args = l.args;
+  args.programs = l.searched.empty() ? l.as_given : l.searched.data();
+  args.argv = l.argv.data();
   static char* const kNoEnvironment[] = {nullptr};  // clearenv() leaves environ null
-  args.envp = !envp.empty() ? envp.data() : environ != nullptr ? environ : kNoEnvironment;
-  args.cwd = cwd.empty() ? nullptr : cwd.c_str();
-  args.stdio[0] = options.pipe_stdin ? child_in.get() : dev_null();
+  args.envp = !l.envp.empty() ? l.envp.data() : environ != nullptr ? environ : kNoEnvironment;
+  args.cwd = o.cwd.empty() ? nullptr : o.cwd.c_str();
+  args.stdio[0] = o.pipe_stdin ? child_in.get() : dev_null();
   args.stdio[1] = child_out.get();
   args.stdio[2] = child_err.get();
   args.parent = getpid();
   args.close_from_fallback_max = open_max();
 
-  // The child borrows this stack until it execs or exits; CLONE_VFORK keeps us suspended
-  // until then. All signals stay blocked meanwhile so no handler of ours runs on it.
-  alignas(64) char stack[32 * 1024];
+  // The child starts with every signal blocked, so no handler of ours runs on its stack; it
+  // resets them before unblocking.
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   int pidfd = -1;
-  pid_t pid = libc_clone()(child_main, stack + sizeof(stack),
-                           CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &args, &pidfd);
+  pid_t pid = libc_clone()(child_main, l.stack + sizeof(l.stack), clone_flags(), &args, &pidfd);
   const int clone_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) {
@@ -259,19 +317,16 @@ Result<Subprocess> Subprocess::spawn(const SpawnOptions& options) {
   }
   p.pid_ = pid;
   p.pidfd_.reset(pidfd);
-  if (args.error != 0) {
-    p.wait();
-    if (args.in_cwd) {
-      return spawn_error("cannot enter directory '" + cwd + "': " + errno_text(args.error));
-    }
-    return spawn_error("cannot start program '" + program + "': " + errno_text(args.error));
-  }
   return p;
 }
+
+Subprocess::Subprocess() = default;
 
 Subprocess::Subprocess(Subprocess&& other) noexcept
     : pid_(std::exchange(other.pid_, -1)),
       reaped_(std::exchange(other.reaped_, false)),
+      launch_(std::move(other.launch_)),
+      start_error_(std::move(other.start_error_)),
       pidfd_(std::move(other.pidfd_)),
       stdin_(std::move(other.stdin_)),
       stdout_(std::move(other.stdout_)),
@@ -285,6 +340,8 @@ Subprocess& Subprocess::operator=(Subprocess&& other) noexcept {
     }
     pid_ = std::exchange(other.pid_, -1);
     reaped_ = std::exchange(other.reaped_, false);
+    launch_ = std::move(other.launch_);
+    start_error_ = std::move(other.start_error_);
     pidfd_ = std::move(other.pidfd_);
     stdin_ = std::move(other.stdin_);
     stdout_ = std::move(other.stdout_);
@@ -320,6 +377,15 @@ ExitStatus Subprocess::wait() {
     rc = waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.get()), &info, WEXITED);
   } while (rc < 0 && errno == EINTR);
   reaped_ = true;
+  // The child is gone: what it reported is final, and nothing reads its memory any more.
+  if (launch_ && launch_->args.error != 0) {
+    const ChildArgs& a = launch_->args;
+    start_error_ =
+        a.in_cwd ? "cannot enter directory '" + launch_->options.cwd + "': " + errno_text(a.error)
+                 : "cannot start program '" + launch_->options.argv.front() +
+                       "': " + errno_text(a.error);
+  }
+  launch_.reset();
   // ECHILD: someone else reaped it (SIGCHLD set to SIG_IGN auto-reaps); the status is lost.
   if (rc < 0) return ExitStatus{-1, 0};
   if (info.si_code == CLD_EXITED) return ExitStatus{info.si_status, 0};

@@ -1,6 +1,8 @@
 // A child process started without a shell (DESIGN §2): its own process group, killed when the
 // spawning thread dies (PR_SET_PDEATHSIG), every descriptor but stdin/stdout/stderr closed,
-// signal dispositions reset and the signal mask cleared.
+// signal dispositions reset and the signal mask cleared. Spawning does not wait for the exec
+// (clone with CLONE_VM, no CLONE_VFORK): a program that cannot be executed, or a working
+// directory that cannot be entered, shows once the child is reaped (start_error()).
 //
 // Threading: a Subprocess is not synchronised; one thread uses it at a time. spawn() may be
 // called from any thread, but PR_SET_PDEATHSIG fires when the *thread* that spawned the child
@@ -9,6 +11,8 @@
 
 #include <sys/types.h>
 
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -58,11 +62,11 @@ struct ExitStatus {
 
 class Subprocess {
  public:
-  // Starts the program. Fails (Errc::bad_input, the detail says why, e.g. "cannot start
-  // program '/no/such': No such file or directory" or "cannot enter directory '/x': ...")
-  // when it cannot be executed or `cwd` cannot be entered; that is reported synchronously,
-  // the child never runs anything of ours. Needs Linux >= 5.9 (CLONE_PIDFD, close_range).
-  static Result<Subprocess> spawn(const SpawnOptions& options);
+  // Starts the program. Fails (Errc::bad_input, the detail says why) when no child could be
+  // made (pipes, clone). A child that cannot execute the program or enter `cwd` exits at once
+  // with code 127, never running anything of ours; start_error() then says why. Needs
+  // Linux >= 5.9 (CLONE_PIDFD, close_range).
+  static Result<Subprocess> spawn(SpawnOptions options);
 
   Subprocess(Subprocess&& other) noexcept;
   Subprocess& operator=(Subprocess&& other) noexcept;
@@ -94,11 +98,19 @@ class Subprocess {
 
   bool reaped() const noexcept { return reaped_; }
 
+  // Once reaped: why the child could not start the program, e.g. "cannot start program
+  // '/no/such': No such file or directory" or "cannot enter directory '/x': ..."; else empty.
+  const std::optional<std::string>& start_error() const noexcept { return start_error_; }
+
  private:
-  Subprocess() = default;
+  struct Launch;  // what the child reads until it execs
+
+  Subprocess();
 
   pid_t pid_ = -1;
   bool reaped_ = false;
+  std::unique_ptr<Launch> launch_;  // until reaped
+  std::optional<std::string> start_error_;
   UniqueFd pidfd_;
   UniqueFd stdin_;
   UniqueFd stdout_;
