@@ -315,6 +315,9 @@ Result<Subprocess> Subprocess::spawn(SpawnOptions options) {
   if (pid < 0) {
     return spawn_error("cannot start program '" + program + "': " + errno_text(clone_errno));
   }
+  // The child may not have made its own group yet, and a signal to the group before it does
+  // would reach no one: make it here too (EACCES once it has exec'd, after doing so itself).
+  ::setpgid(pid, pid);
   p.pid_ = pid;
   p.pidfd_.reset(pidfd);
   return p;

@@ -413,6 +413,22 @@ TEST(CommandRunner, CancelOfAnEndedOrUnknownRunHasNoEffect) {
   EXPECT_EQ(o.done_calls, 1);
 }
 
+// The child execs while its run's thread goes on: a cancel that comes before the program has
+// started must still reach it through its process group (SIGTERM; the grace never runs out).
+TEST(CommandRunner, CancelRightAfterStartEndsTheProgramWithSigterm) {
+  TempDir dir;
+  for (int i = 0; i < 20; ++i) {
+    Observed o;
+    CommandRunner runner;
+    CommandSpec spec = spec_for(dir, {"sleep", "600000"});
+    spec.kill_grace = std::chrono::hours(1);
+    runner.cancel(runner.start(std::move(spec), o.on_progress(), o.on_done()));
+    auto r = o.wait_done();
+    EXPECT_EQ(r.kind, CommandResult::Kind::cancelled);
+    EXPECT_EQ(r.returncode, -SIGTERM);
+  }
+}
+
 TEST(CommandRunner, DestructionKillsRunningChildrenAndReportsThemCancelled) {
   TempDir dir;
   Observed running, queued;
