@@ -1,7 +1,10 @@
 #include "run/function_runner.hpp"
 
+#include "core/log.hpp"
+
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,6 +48,23 @@ class Context final : public TaskContext {
   FunctionRunner::ProgressFn& progress_;
 };
 
+// Puts the calling worker under SCHED_BATCH, once per thread (see the header). Refused only by
+// an unusual security policy: the worker then runs as before, which is logged once.
+void run_as_batch() {
+  thread_local const bool done = [] {
+    sched_param none{};
+    if (sched_setscheduler(0, SCHED_BATCH, &none) != 0) {
+      static std::once_flag logged;
+      std::call_once(logged, [err = errno] {
+        log::warn("function workers keep the normal scheduling policy",
+                  {{"error", std::strerror(err)}});
+      });
+    }
+    return true;
+  }();
+  (void)done;
+}
+
 }  // namespace
 
 FunctionRunner::FunctionRunner(int threads) : pool_(static_cast<std::size_t>(threads), "wq-fn") {}
@@ -64,6 +84,7 @@ std::uint64_t FunctionRunner::start(FunctionSpec spec, ProgressFn progress, Done
   }
   pool_.submit([this, id, token, spec = std::move(spec), progress = std::move(progress),
                 done = std::move(done)]() mutable {
+    run_as_batch();
     FunctionResult result;
     Context ctx(spec, token, progress);
     try {

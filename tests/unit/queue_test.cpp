@@ -5,6 +5,7 @@
 #include "wq/queue.hpp"
 
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <atomic>
 #include <barrier>
@@ -281,6 +282,17 @@ TEST_F(QueueTest, StopWaitsForAsyncSubmitsAlreadyAccepted) {
   EXPECT_EQ(successes.load(), successes_at_stop);
   EXPECT_EQ(answers.load(), calls.load());
   q.reset();
+}
+
+// Function tasks run under SCHED_BATCH (see run/function_runner.hpp): a worker woken to start
+// a job does not preempt the thread that started it.
+TEST_F(QueueTest, FunctionTasksRunUnderTheBatchSchedulingPolicy) {
+  Queue q(config());
+  std::atomic<int> policy{-1};
+  q.register_task("probe", [&](TaskContext&) { policy = sched_getscheduler(0); });
+  Job job = submit(q, spec("probe"));
+  EXPECT_EQ(test::wait_terminal(q, job.id).state, JobState::succeeded);
+  EXPECT_EQ(policy.load(), SCHED_BATCH);
 }
 
 TEST_F(QueueTest, FailingTaskIsRetriedWithBackoffUntilItSucceeds) {
