@@ -21,8 +21,10 @@
 //   write-bytes N OUT            writes N bytes to OUT
 //   list-fds OUT                 writes its open descriptor numbers and pgid==pid to OUT
 //   print-cwd OUT                writes its working directory to OUT
+//   print-sched-policy OUT       writes its scheduling policy to OUT ("other", "batch", or N)
 //   symlink-loop OUT             replaces OUT by a symlink to itself, exits 0
 //   close-outputs MS CODE        closes stdout and stderr, sleeps MS, exits CODE
+#include <sched.h>
 #include <dirent.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -209,6 +211,13 @@ int main(int argc, char** argv) {
   }
   if (mode == "write-bytes") return write_file(arg(3), std::string(std::atol(arg(2)), 'b')), 0;
   if (mode == "list-fds") return list_fds(arg(2));
+  if (mode == "print-sched-policy") {
+    const int policy = sched_getscheduler(0);
+    return write_file(arg(2), policy == SCHED_OTHER   ? "other"
+                              : policy == SCHED_BATCH ? "batch"
+                                                      : std::to_string(policy)),
+           0;
+  }
   if (mode == "print-cwd") {
     char buf[4096];
     return write_file(arg(2), getcwd(buf, sizeof buf) ? buf : "?"), 0;

@@ -558,6 +558,15 @@ TEST(CommandRunner, ChildHasOnlyStandardDescriptorsItsOwnGroupAndTheJobDir) {
   EXPECT_EQ(read_file(dir.path() / "output"), fs::canonical(dir.path()).string());
 }
 
+// Programs run as batch work (SCHED_BATCH, inherited from their run thread): woken, they do
+// not preempt the server's own threads.
+TEST(CommandRunner, ProgramsRunUnderTheBatchSchedulingPolicy) {
+  TempDir dir;
+  auto r = run_to_end(spec_for(dir, {"print-sched-policy", "output"}));
+  ASSERT_EQ(r.kind, CommandResult::Kind::succeeded) << r.error;
+  EXPECT_EQ(read_file(dir.path() / "output"), "batch");
+}
+
 TEST(CommandRunner, StatusFileProtocolReportsChangesAndTheFinalValue) {
   TempDir dir;
   auto spec = spec_for(
