@@ -105,7 +105,7 @@ void Dispatcher::count_submit(bool created) {
 QueueStats Dispatcher::stats() const {
   std::lock_guard lock(mutex_);
   QueueStats s = stats_;
-  s.running = static_cast<std::int64_t>(running_.size());
+  s.running = static_cast<std::int64_t>(attempts_);
   s.watchers = hub_.watcher_count();
   return s;
 }
@@ -157,7 +157,7 @@ void Dispatcher::loop() {
 }
 
 std::size_t Dispatcher::busy_slots_locked() const {
-  return running_.size() - finishing_ + reserved_;
+  return attempts_ - finishing_ + reserved_;
 }
 
 std::size_t Dispatcher::busy_slots_locked(const std::string& task) const {
@@ -217,7 +217,14 @@ void Dispatcher::deliver(std::vector<ClaimedJob> claimed, const ClaimRequest& re
         reschedule_ = true;  // the dispatcher thread enforces it: wake it for the new deadline
       }
       started.push_back(snapshot_of(r.job));
-      running_.emplace(c.job.id, std::move(r));
+      // An earlier attempt still here is being recorded (a retry due at once can be claimed
+      // in the very commit that records its failure): the new attempt takes its place.
+      if (auto it = running_.find(c.job.id); it != running_.end() && !it->second.finishing) {
+        log::error("a job was delivered while an attempt of it was still running",
+                   {{"job", c.job.id}, {"attempt", std::to_string(c.job.attempt)}});
+      }
+      running_.insert_or_assign(c.job.id, std::move(r));
+      ++attempts_;
       running_by_task_[c.job.task]++;
       queued_watched_.erase(c.job.id);
       stats_.started++;
@@ -516,7 +523,10 @@ void Dispatcher::recorded(const std::string& id, const Running& r, JobState stat
   bool notify = false;
   {
     std::lock_guard lock(mutex_);
-    running_.erase(id);
+    // Not a later attempt that took this one's place (see deliver()).
+    auto it = running_.find(id);
+    if (it != running_.end() && it->second.job.attempt == r.job.attempt) running_.erase(it);
+    --attempts_;
     --finishing_;
     if (--running_by_task_[r.job.task] == 0) running_by_task_.erase(r.job.task);
     if (--finishing_by_task_[r.job.task] == 0) finishing_by_task_.erase(r.job.task);
@@ -688,7 +698,7 @@ void Dispatcher::stop(std::chrono::milliseconds grace) {
 
   std::unique_lock lock(mutex_);
   if (abandoned_) return;
-  cv_.wait_for(lock, grace, [&] { return running_.empty(); });
+  cv_.wait_for(lock, grace, [&] { return attempts_ == 0; });
   // Still running after the grace period: stop them and record them as interrupted.
   std::vector<std::pair<std::uint64_t, bool>> to_stop;
   Millis kill_wait{0};
@@ -707,7 +717,7 @@ void Dispatcher::stop(std::chrono::milliseconds grace) {
     }
   }
   lock.lock();
-  cv_.wait_for(lock, kill_wait + std::chrono::seconds(1), [&] { return running_.empty(); });
+  cv_.wait_for(lock, kill_wait + std::chrono::seconds(1), [&] { return attempts_ == 0; });
   abandoned_ = true;
   lock.unlock();
   persist_progress();

@@ -130,7 +130,11 @@ class Dispatcher {
   bool reschedule_ = false;                            // guarded by mutex_
   bool stopping_ = false;                              // guarded by mutex_
   bool abandoned_ = false;                             // guarded: late outcomes are not recorded
+  // The latest attempt of each job delivered and not yet recorded. A retry claimed before its
+  // failed attempt was recorded replaces that attempt here (deliver()); the failed attempt's
+  // recorded() then leaves the new one alone. So attempts_, not running_.size(), counts them.
   std::unordered_map<std::string, Running> running_;   // guarded by mutex_
+  std::size_t attempts_ = 0;  // attempts delivered whose outcome is not recorded; guarded
   std::map<std::string, int> running_by_task_;         // guarded by mutex_
   // Slots of jobs whose outcome is being recorded (free for claims: their work is done) and
   // slots reserved by claims not yet delivered.

@@ -312,6 +312,31 @@ TEST_F(QueueTest, FailingTaskIsRetriedWithBackoffUntilItSucceeds) {
   EXPECT_EQ(q.stats().retried, 2u);
 }
 
+// A retry due at once is claimed in the commit that records the failure, so its new attempt
+// is delivered before the thread that ran the failed one has recorded it. That attempt's
+// bookkeeping must not erase the new one's (it did: the new attempt's outcome was dropped and
+// the job stayed running forever, seen as a rare hang of the test above under load).
+TEST_F(QueueTest, ARetryDueAtOnceRunsAndEndsOnOneSlot) {
+  Queue q(config(1));
+  std::atomic<int> calls{0};
+  TaskConfig opts;
+  opts.max_attempts = 4;
+  opts.retry_backoff = Millis(0);
+  q.register_task("flaky", [&](TaskContext&) {
+    if (++calls < 4) throw std::runtime_error("not yet");
+  }, opts);
+  for (int round = 0; round < 5; ++round) {
+    calls = 0;
+    Job job = submit(q, spec("flaky", {{"round", round}}));
+    auto all = test::collect(q, job.id, 0, std::chrono::seconds(20));
+    ASSERT_FALSE(all.empty());
+    EXPECT_EQ(all.back().state, JobState::succeeded);
+    EXPECT_EQ(calls.load(), 4);
+    EXPECT_EQ(q.get(job.id)->attempt, 4);
+  }
+  EXPECT_EQ(q.stats().running, 0);
+}
+
 TEST_F(QueueTest, RetriesStopAtMaxAttempts) {
   Queue q(config());
   std::atomic<int> calls{0};
