@@ -1,5 +1,7 @@
 #include "run/command_runner.hpp"
 
+#include "run/batch_policy.hpp"
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <poll.h>
@@ -324,23 +326,6 @@ class CommandRunner::Impl {
     std::array<char, kReadChunk> buffer;
   };
 
-  // Run threads are under SCHED_BATCH, like function workers (run/function_runner.hpp), and
-  // the programs they start inherit it: a job's work, woken, does not preempt the store's
-  // writer or an HTTP thread (the same share of the CPU, no wake-up preemption). W3, four
-  // interleaved pairs: 0.741-0.763 -> 0.779-0.878, parent CPU 171-182 -> 154-175 us a job;
-  // with the programs set back to the normal policy, 0.69-0.78 against 0.71-0.78, no gain.
-  // Refused only by an unusual security policy, which is logged once.
-  static void run_as_batch() {
-    sched_param none{};
-    if (sched_setscheduler(0, SCHED_BATCH, &none) != 0) {
-      static std::once_flag logged;
-      std::call_once(logged, [err = errno] {
-        log::warn("command run threads keep the normal scheduling policy",
-                  {{"error", std::strerror(err)}});
-      });
-    }
-  }
-
   static void signal_eventfd(int fd) {
     const std::uint64_t one = 1;
     ssize_t n;
@@ -369,6 +354,9 @@ class CommandRunner::Impl {
 
   void work(Worker& w) {
     pthread_setname_np(pthread_self(), "wq-run");
+    // Under SCHED_BATCH, and so are the programs it starts (run/batch_policy.hpp). W3, four
+    // interleaved pairs: 0.741-0.763 -> 0.779-0.878, parent CPU 171-182 -> 154-175 us a job;
+    // with the programs set back to the normal policy, 0.69-0.78 against 0.71-0.78, no gain.
     run_as_batch();
     block_async_signals();
     worker_of = this;

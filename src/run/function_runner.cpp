@@ -1,10 +1,9 @@
 #include "run/function_runner.hpp"
 
-#include "core/log.hpp"
+#include "run/batch_policy.hpp"
 
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,23 +47,6 @@ class Context final : public TaskContext {
   FunctionRunner::ProgressFn& progress_;
 };
 
-// Puts the calling worker under SCHED_BATCH, once per thread (see the header). Refused only by
-// an unusual security policy: the worker then runs as before, which is logged once.
-void run_as_batch() {
-  thread_local const bool done = [] {
-    sched_param none{};
-    if (sched_setscheduler(0, SCHED_BATCH, &none) != 0) {
-      static std::once_flag logged;
-      std::call_once(logged, [err = errno] {
-        log::warn("function workers keep the normal scheduling policy",
-                  {{"error", std::strerror(err)}});
-      });
-    }
-    return true;
-  }();
-  (void)done;
-}
-
 }  // namespace
 
 FunctionRunner::FunctionRunner(int threads) : pool_(static_cast<std::size_t>(threads), "wq-fn") {}
@@ -84,7 +66,8 @@ std::uint64_t FunctionRunner::start(FunctionSpec spec, ProgressFn progress, Done
   }
   pool_.submit([this, id, token, spec = std::move(spec), progress = std::move(progress),
                 done = std::move(done)]() mutable {
-    run_as_batch();
+    thread_local const bool batch = (run_as_batch(), true);  // once per worker
+    (void)batch;
     FunctionResult result;
     Context ctx(spec, token, progress);
     try {

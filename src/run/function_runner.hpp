@@ -3,11 +3,9 @@
 // Threading: start() and cancel() from any thread. The task and its progress/done callbacks
 // run on a worker thread; `done` is called exactly once per start, on that thread, after the
 // function returned or threw. Cancellation is cooperative (a thread cannot be killed): the
-// task sees ctx.cancelled() and its stop_token. The workers run under SCHED_BATCH (the same
-// share of the CPU, but a woken worker does not preempt the thread that woke it): the store's
-// writer delivering a batch of jobs, or an HTTP thread answering, is not switched out for each
-// job it starts. HTTP-W1, four interleaved pairs: 12.7-13.9k -> 13.6-15.7k jobs/s, server CPU
-// 96-103 -> 85-101 us a job.
+// task sees ctx.cancelled() and its stop_token. The workers run under SCHED_BATCH
+// (run/batch_policy.hpp): HTTP-W1, four interleaved pairs, 12.7-13.9k -> 13.6-15.7k jobs/s,
+// server CPU 96-103 -> 85-101 us a job.
 #pragma once
 
 #include "wq/exec/thread_pool.hpp"
