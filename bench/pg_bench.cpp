@@ -1,9 +1,12 @@
 // wq-bench-pg WORKLOAD...: the PostgreSQL store's benchmarks (issue 5), each against its own
 // private cluster (fsync on). Prints RESULT lines as bench/run documents.
-//   PG-W1   10,000 no-op function jobs, 8 submitters round-robin, concurrency 8 per node, on
-//           one node and on three nodes (in-process wq::Queue nodes, each with its own store
-//           connections and node id) sharing one database; beside pgbench's single-row commit
-//           rate (8 clients) measured in the same run. value = the three-node figure.
+//   PG-W1   10,000 no-op function jobs, concurrency 8 per node, on one node and on three
+//           nodes (in-process wq::Queue nodes, each with its own store connections and node id)
+//           sharing one database, with W1's load on each node: 8 submitters per node (24 on
+//           three, taking the nodes round-robin); beside pgbench's single-row commit rate (8
+//           clients) measured in the same run. value = the three-node figure. PG-W1-8sub is
+//           three nodes under one node's load (8 submitters in all), where each submitter's
+//           wait for its commit, not the nodes, sets the pace.
 //           Also PG-W1-low (one submitter, one node) and, per run, "# " lines with where the
 //           time goes per job: CPU of the nodes (getrusage) and of the PostgreSQL processes
 //           (/proc), statements and commits (pg_stat_statements), the costliest statements,
@@ -11,7 +14,8 @@
 //           and PG-CLAIM-low/-high: claim statements per claimed job at low and high load.
 //   PG-W1-PROFILE  only the three-node drain, 2,000 jobs: to run under callgrind.
 //   PG-W1-3NODE    only PG-W1's three-node drain (after the same warm-up): for side-by-side
-//           runs of two builds, a third of PG-W1's time.
+//           runs of two builds, a third of PG-W1's time. WQ_BENCH_PG_SUBMITTERS sets its
+//           submitters (default 24, PG-W1's).
 //   PG-LAT  submit -> start latency p50 when the job is submitted on a full node and started
 //           by an idle one woken by LISTEN/NOTIFY; and on the submitting node itself (claimed
 //           in the submit's own transaction).
@@ -27,6 +31,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
@@ -45,6 +50,9 @@ namespace {
 
 using namespace wq::bench;
 namespace fs = std::filesystem;
+
+// W1's load on one node: this many threads submitting, each waiting for its commit.
+constexpr int kSubmittersPerNode = 8;
 
 // A fresh database per measurement, so one run's rows do not slow the next.
 std::string fresh_database(const wq::test::PgCluster& cluster) {
@@ -430,21 +438,25 @@ void pg_w1(const wq::test::PgCluster& cluster) {
   const Run low = w1_run(cluster, 1, 1000, 1);
   Meter::print("PG-W1-low (1 node, 1 submitter)", low.report, 1000);
   print_row_changes(low.rows, 1000);
-  const Run one = w1_run(cluster, 1, kJobs, 8);
+  const Run one = w1_run(cluster, 1, kJobs, kSubmittersPerNode);
   Meter::print("PG-W1-1node", one.report, kJobs);
   print_row_changes(one.rows, kJobs);
-  const Run three = w1_run(cluster, 3, kJobs, 8);
+  const Run three = w1_run(cluster, 3, kJobs, 3 * kSubmittersPerNode);
   Meter::print("PG-W1 (3 nodes)", three.report, kJobs);
   print_row_changes(three.rows, kJobs);
-  const Run fsync = w1_run(cluster, 3, kJobs, 8, wq::Durability::fsync);
+  const Run three_8 = w1_run(cluster, 3, kJobs, kSubmittersPerNode);
+  Meter::print("PG-W1-8sub (3 nodes, 8 submitters)", three_8.report, kJobs);
+  const Run fsync = w1_run(cluster, 3, kJobs, 3 * kSubmittersPerNode, wq::Durability::fsync);
   Meter::print("PG-W1-fsync (3 nodes)", fsync.report, kJobs);
   print_row_changes(fsync.rows, kJobs);
   result("PG-W1-1node", one.rate, "jobs/s", commits,
          "one node, 10000 no-op function jobs, concurrency 8, durability process; limit = pgbench single-row commits/s (8 clients)");
   result("PG-W1", three.rate, "jobs/s", commits,
-         "three nodes, 10000 no-op function jobs, concurrency 8 each, durability process "
-         "(synchronous_commit off); limit = pgbench single-row commits/s (8 clients); target >= "
-         "5000 jobs/s");
+         "three nodes, 10000 no-op function jobs, concurrency 8 and 8 submitters each, "
+         "durability process (synchronous_commit off); limit = pgbench single-row commits/s (8 "
+         "clients); target >= 5000 jobs/s");
+  result("PG-W1-8sub", three_8.rate, "jobs/s", commits,
+         "the same three nodes under one node's load: 8 submitters in all");
   result("PG-W1-fsync", fsync.rate, "jobs/s", commits,
          "the same with durability fsync (synchronous_commit on: every commit flushed)");
   const ClaimCost lo = claim_cost(low.report), hi = claim_cost(three.report);
@@ -452,7 +464,7 @@ void pg_w1(const wq::test::PgCluster& cluster) {
          fmt::format("claim statements per claimed job, 1 node, 1 submitter ({:.1f} jobs per "
                      "claiming statement; {:.1f} us of execution per job)", lo.batch, lo.us));
   result("PG-CLAIM-high", hi.statements, "statements/job", std::nullopt,
-         fmt::format("claim statements per claimed job in PG-W1, 3 nodes, 8 submitters ({:.1f} "
+         fmt::format("claim statements per claimed job in PG-W1, 3 nodes, 24 submitters ({:.1f} "
                      "jobs per claiming statement; {:.1f} us of execution per job)", hi.batch, hi.us));
 }
 
@@ -527,14 +539,16 @@ int main(int argc, char** argv) {
         pg_lat(*cluster);
       } else if (w == "PG-W1-3NODE") {
         w1_run(*cluster, 1, 500, 8);  // warm-up, as in PG-W1
-        const Run r = w1_run(*cluster, 3, 10000, 8);
+        const char* subs = std::getenv("WQ_BENCH_PG_SUBMITTERS");
+        const int submitters = subs != nullptr && *subs != '\0' ? std::atoi(subs) : 3 * kSubmittersPerNode;
+        const Run r = w1_run(*cluster, 3, 10000, submitters);
         Meter::print("PG-W1-3NODE (3 nodes)", r.report, 10000);
         print_row_changes(r.rows, 10000);
         result("PG-W1-3NODE", r.rate, "jobs/s", std::nullopt,
                "PG-W1's three-node drain alone: 10000 no-op function jobs, concurrency 8 each");
       } else if (w == "PG-W1-PROFILE") {
         // For valgrind --tool=callgrind: only the three-node drain, smaller.
-        const Run r = w1_run(*cluster, 3, 2000, 8);
+        const Run r = w1_run(*cluster, 3, 2000, 3 * kSubmittersPerNode);
         Meter::print("PG-W1-PROFILE (3 nodes, 2000 jobs)", r.report, 2000);
         print_row_changes(r.rows, 2000);
       } else {
