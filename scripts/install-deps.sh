@@ -8,6 +8,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsqlite3-dev libpq-dev libssl-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libgoogle-perftools-dev   # tcmalloc, the allocator of wqd and the benchmarks
   sqlite3
   postgresql    # the PostgreSQL store's tests start a private cluster (no system service)
   chromium      # the dashboard's browser tests
