@@ -77,13 +77,19 @@ ssize_t read_retrying(int fd, char* buffer, std::size_t size) {
   return n;
 }
 
-// The runner's threads take no asynchronous signals: the application's handlers run elsewhere,
-// and a write to a closed stdin pipe yields EPIPE (plus a pending SIGPIPE we discard) rather
-// than killing the process.
+// The runner's threads take no asynchronous signals but SIGCHLD: the application's handlers
+// run elsewhere, and a write to a closed stdin pipe yields EPIPE (plus a pending SIGPIPE we
+// discard) rather than killing the process. SIGCHLD, which a child's exit sends to the thread
+// that spawned it, stays unblocked: under the default disposition the kernel then drops it at
+// once, where blocked it was queued for another thread, woken only to discard it (a run
+// alone: 0.9 context switches and ~12 us of CPU). An application that handles SIGCHLD may
+// now see its handler run here too.
 void block_async_signals() {
   sigset_t set;
   sigfillset(&set);
-  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT}) sigdelset(&set, sig);
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGCHLD}) {
+    sigdelset(&set, sig);
+  }
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 

@@ -10,7 +10,10 @@
 // starting the next wakes no other thread. start() and cancel() may be called from any
 // thread. A run's callbacks run on its thread: `progress` should return quickly (the pipes
 // wait meanwhile); `done` may block briefly, e.g. to record the outcome (a run started
-// meanwhile may wait for it), but must not wait for another run.
+// meanwhile may wait for it), but must not wait for another run. The runner's threads block
+// the asynchronous signals, so the application's handlers run on its other threads; all but
+// SIGCHLD, which their own children's exits send them and which, left at its default, the
+// kernel then drops at once.
 #pragma once
 
 #include <chrono>
