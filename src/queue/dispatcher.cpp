@@ -399,6 +399,7 @@ void Dispatcher::start_function(const std::string& id, const TaskEntry& task,
           e.error = res.ok ? "stopped before it finished" : res.error;
           e.retryable = true;
         }
+        e.output_unused = !res.output_used;
         complete(id, std::move(e));
       });
   if (attach_run(id, run_id)) functions_->cancel(run_id);
@@ -504,11 +505,12 @@ void Dispatcher::complete(const std::string& id, Ending ending) {
     r = it->second;
   }
   bool retried = false;
+  const bool output_unused = ending.output_unused;
   Outcome outcome = decide(r, std::move(ending), retried);
   // Larger than anything published for this attempt. live_snapshot() keeps answering with the
   // frozen seq until the outcome is recorded, so a new watcher still gets the terminal one.
   outcome.seq = r.job.seq + 1;
-  results_.discard(r.attempt);
+  if (!output_unused) results_.discard(r.attempt);
   const JobState state = outcome.state;
   // A store with its own writer (PostgreSQL) calls back on that thread after the commit: this
   // thread (a function pool's worker) goes on to its next job instead of sleeping until then.

@@ -80,6 +80,7 @@ class Dispatcher {
     std::optional<std::string> error;
     bool publish_output = false;
     bool retryable = false;  // a failure that the task's max_attempts may retry
+    bool output_unused = false;  // a function that never asked for its output path
   };
 
   void loop();

@@ -31,9 +31,15 @@ class Context final : public TaskContext {
 
   bool cancelled() const override { return token_.stop_requested(); }
   std::stop_token stop_token() const override { return token_; }
-  const std::filesystem::path& output_path() const override { return spec_.output; }
+  const std::filesystem::path& output_path() const override {
+    output_used_ = true;
+    return spec_.output;
+  }
+
+  bool output_used() const { return output_used_; }
 
   void set_result(std::string_view bytes) override {
+    output_used_ = true;
     std::ofstream out(spec_.output, std::ios::binary | std::ios::trunc);
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     if (!out.flush()) {
@@ -45,6 +51,7 @@ class Context final : public TaskContext {
   const FunctionSpec& spec_;
   std::stop_token token_;
   FunctionRunner::ProgressFn& progress_;
+  mutable bool output_used_ = false;  // only the task's own thread sets and reads it
 };
 
 }  // namespace
@@ -79,8 +86,11 @@ std::uint64_t FunctionRunner::start(FunctionSpec spec, ProgressFn progress, Done
       result.error = "the task threw a non-standard exception";
     }
     result.stop_requested = token.stop_requested();
+    result.output_used = ctx.output_used();
     struct stat st {};
-    if (result.ok && ::stat(spec.output.c_str(), &st) == 0) result.output_size = st.st_size;
+    if (result.ok && result.output_used && ::stat(spec.output.c_str(), &st) == 0) {
+      result.output_size = st.st_size;
+    }
     {
       std::lock_guard lock(mutex_);
       active_.erase(id);

@@ -33,6 +33,9 @@ struct FunctionResult {
   bool stop_requested = false;  // cancel/timeout/shutdown was requested before it ended
   std::string error;          // what() of the exception when !ok
   std::uint64_t output_size = 0;
+  // The task asked for its output path or set a result: without that no file can be there,
+  // and nobody need look for one (a stat and an unlink a job).
+  bool output_used = false;
 };
 
 class FunctionRunner {

@@ -93,6 +93,36 @@ TEST_F(QueueTest, FunctionTaskReportsProgressAndPublishesItsResult) {
   EXPECT_EQ(q.get(job.id)->result_size, 9u);
 }
 
+TEST_F(QueueTest, AFunctionWritingItsOutputPathPublishesTheFileAndNoAttemptLeavesOneBehind) {
+  Queue q(config());
+  q.register_task("write", [](TaskContext& ctx) { std::ofstream(ctx.output_path()) << "by path"; });
+  q.register_task("write-then-fail", [](TaskContext& ctx) {
+    std::ofstream(ctx.output_path()) << "half";
+    throw std::runtime_error("gave up");
+  });
+  q.register_task("nothing", [](TaskContext&) {});
+  Job wrote = submit(q, spec("write"));
+  Job failed = submit(q, spec("write-then-fail"));
+  Job nothing = submit(q, spec("nothing"));
+  EXPECT_EQ(test::wait_terminal(q, wrote.id).state, JobState::succeeded);
+  EXPECT_EQ(test::wait_terminal(q, failed.id).state, JobState::failed);
+  EXPECT_EQ(test::wait_terminal(q, nothing.id).state, JobState::succeeded);
+  auto path = q.result_path(wrote.id);
+  ASSERT_TRUE(path) << path.error().detail;
+  std::string text;
+  std::getline(std::ifstream(*path), text);
+  EXPECT_EQ(text, "by path");
+  EXPECT_EQ(q.get(wrote.id)->result_size, 7u);
+  EXPECT_EQ(q.result_path(nothing.id).error().code, Errc::not_found);
+  q.stop();
+  // The failed attempt's file is gone with it; the published one moved out of tmp/.
+  std::vector<std::string> left;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path() / "tmp")) {
+    left.push_back(e.path().filename().string());
+  }
+  EXPECT_TRUE(left.empty()) << left.front();
+}
+
 TEST_F(QueueTest, UnknownTaskAndBadParamsAreClearErrors) {
   Queue q(config());
   auto unknown = q.submit(spec("nope"));
