@@ -1,6 +1,7 @@
 // A child process started without a shell (DESIGN §2): its own process group, killed when the
 // spawning thread dies (PR_SET_PDEATHSIG), every descriptor but stdin/stdout/stderr closed,
-// signal dispositions reset and the signal mask cleared. Spawning does not wait for the exec
+// signal dispositions reset (but for an ignored real-time signal, which stays ignored where
+// clone3 is available) and the signal mask cleared. Spawning does not wait for the exec
 // (clone with CLONE_VM, no CLONE_VFORK): a program that cannot be executed, or a working
 // directory that cannot be entered, shows once the child is reaped (start_error()).
 //

@@ -22,6 +22,8 @@
 //   list-fds OUT                 writes its open descriptor numbers and pgid==pid to OUT
 //   print-cwd OUT                writes its working directory to OUT
 //   print-sched-policy OUT       writes its scheduling policy to OUT ("other", "batch", or N)
+//   print-signals OUT            writes "clean" to OUT, or each signal it finds ignored, handled
+//                                or blocked ("13 ignored")
 //   symlink-loop OUT             replaces OUT by a symlink to itself, exits 0
 //   close-outputs MS CODE        closes stdout and stderr, sleeps MS, exits CODE
 #include <sched.h>
@@ -217,6 +219,20 @@ int main(int argc, char** argv) {
                               : policy == SCHED_BATCH ? "batch"
                                                       : std::to_string(policy)),
            0;
+  }
+  if (mode == "print-signals") {
+    std::string found;
+    sigset_t blocked;
+    sigprocmask(SIG_BLOCK, nullptr, &blocked);
+    for (int sig = 1; sig < NSIG; ++sig) {
+      struct sigaction action {};
+      if (sigaction(sig, nullptr, &action) != 0) continue;  // glibc's own signals
+      if (action.sa_handler == SIG_IGN) found += std::to_string(sig) + " ignored\n";
+      if (action.sa_handler != SIG_IGN && action.sa_handler != SIG_DFL)
+        found += std::to_string(sig) + " handled\n";
+      if (sigismember(&blocked, sig) == 1) found += std::to_string(sig) + " blocked\n";
+    }
+    return write_file(arg(2), found.empty() ? "clean" : found), 0;
   }
   if (mode == "print-cwd") {
     char buf[4096];

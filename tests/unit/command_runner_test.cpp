@@ -567,6 +567,29 @@ TEST(CommandRunner, ProgramsRunUnderTheBatchSchedulingPolicy) {
   EXPECT_EQ(read_file(dir.path() / "output"), "batch");
 }
 
+// A program given SIGPIPE ignored, as servers often set it, fails its shell pipelines; one that
+// inherited a handler would run our code. Real-time signals are not checked: one ignored here
+// may stay ignored (subprocess.hpp).
+TEST(CommandRunner, ProgramStartsWithDefaultSignalsNoneBlockedWhateverOursAre) {
+  struct sigaction ignore {}, handle {}, old_pipe {}, old_usr1 {}, old_hup {};
+  ignore.sa_handler = SIG_IGN;
+  handle.sa_handler = [](int) {};
+  sigaction(SIGPIPE, &ignore, &old_pipe);
+  sigaction(SIGHUP, &ignore, &old_hup);
+  sigaction(SIGUSR1, &handle, &old_usr1);
+  TempDir dir;
+  auto r = run_to_end(spec_for(dir, {"print-signals", "output"}));
+  sigaction(SIGPIPE, &old_pipe, nullptr);
+  sigaction(SIGHUP, &old_hup, nullptr);
+  sigaction(SIGUSR1, &old_usr1, nullptr);
+  ASSERT_EQ(r.kind, CommandResult::Kind::succeeded) << r.error;
+  // A sanitizer's runtime in the program installs handlers of its own (SIGSEGV, ...).
+  const std::string found = read_file(dir.path() / "output");
+  for (const std::string line : {"1 ignored", "13 ignored", "10 handled", "blocked"}) {
+    EXPECT_EQ(found.find(line), std::string::npos) << found;
+  }
+}
+
 TEST(CommandRunner, StatusFileProtocolReportsChangesAndTheFinalValue) {
   TempDir dir;
   auto spec = spec_for(
