@@ -2,11 +2,13 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <new>
 #include <string>
 
 #include "core/log.hpp"
+#include "store/sqlite/wal_index.hpp"
 
 namespace wq::sqlite {
 namespace {
@@ -21,24 +23,86 @@ sqlite3_vfs* root() {
   return vfs;
 }
 
-// An open WAL file: the default VFS's file lives in the same allocation, after this header.
-struct WalFile {
-  sqlite3_file base;  // pMethods = &kWalMethods
+// Either kind of open file: the default VFS's file lives in the same allocation, at
+// kRealOffset, after the wrapper's own fields.
+struct Wrapped {
+  sqlite3_file base;  // pMethods = &kWalMethods or &kDbMethods
   sqlite3_file* real = nullptr;
+};
+
+// An open WAL file.
+struct WalFile {
+  Wrapped file;
   std::string buffer;  // bytes not yet written, contiguous from buffer_offset
   sqlite3_int64 buffer_offset = 0;
   bool commit_frame = false;  // the header just buffered is a transaction's commit frame
 };
 
-constexpr std::size_t kRealOffset = (sizeof(WalFile) + 15) & ~std::size_t{15};
+// An open main database file: its WAL index is this process's (store/sqlite/wal_index.hpp).
+struct DbFile {
+  Wrapped file;
+  const char* path = nullptr;  // SQLite keeps the name valid until the file is closed
+  WalIndexHandle index;
+};
 
+constexpr std::size_t kRealOffset =
+    (std::max(sizeof(WalFile), sizeof(DbFile)) + 15) & ~std::size_t{15};
+
+sqlite3_file* real(sqlite3_file* f) { return reinterpret_cast<Wrapped*>(f)->real; }
+const sqlite3_io_methods& real_methods(sqlite3_file* f) { return *real(f)->pMethods; }
 WalFile* wal(sqlite3_file* f) { return reinterpret_cast<WalFile*>(f); }
-const sqlite3_io_methods& real_methods(WalFile* w) { return *w->real->pMethods; }
+DbFile* db(sqlite3_file* f) { return reinterpret_cast<DbFile*>(f); }
+
+// The calls either kind of file passes to the default VFS's file unchanged.
+
+int forward_read(sqlite3_file* f, void* out, int amount, sqlite3_int64 offset) {
+  return real_methods(f).xRead(real(f), out, amount, offset);
+}
+int forward_write(sqlite3_file* f, const void* data, int amount, sqlite3_int64 offset) {
+  return real_methods(f).xWrite(real(f), data, amount, offset);
+}
+int forward_truncate(sqlite3_file* f, sqlite3_int64 size) {
+  return real_methods(f).xTruncate(real(f), size);
+}
+int forward_sync(sqlite3_file* f, int flags) { return real_methods(f).xSync(real(f), flags); }
+int forward_file_size(sqlite3_file* f, sqlite3_int64* size) {
+  return real_methods(f).xFileSize(real(f), size);
+}
+int forward_lock(sqlite3_file* f, int level) { return real_methods(f).xLock(real(f), level); }
+int forward_unlock(sqlite3_file* f, int level) { return real_methods(f).xUnlock(real(f), level); }
+int forward_check_reserved_lock(sqlite3_file* f, int* out) {
+  return real_methods(f).xCheckReservedLock(real(f), out);
+}
+int forward_file_control(sqlite3_file* f, int op, void* arg) {
+  return real_methods(f).xFileControl(real(f), op, arg);
+}
+int forward_sector_size(sqlite3_file* f) { return real_methods(f).xSectorSize(real(f)); }
+int forward_device_characteristics(sqlite3_file* f) {
+  return real_methods(f).xDeviceCharacteristics(real(f));
+}
+int forward_shm_map(sqlite3_file* f, int region, int size, int extend, void volatile** out) {
+  return real_methods(f).xShmMap(real(f), region, size, extend, out);
+}
+int forward_shm_lock(sqlite3_file* f, int offset, int n, int flags) {
+  return real_methods(f).xShmLock(real(f), offset, n, flags);
+}
+void forward_shm_barrier(sqlite3_file* f) { real_methods(f).xShmBarrier(real(f)); }
+int forward_shm_unmap(sqlite3_file* f, int delete_flag) {
+  return real_methods(f).xShmUnmap(real(f), delete_flag);
+}
+int forward_fetch(sqlite3_file* f, sqlite3_int64 offset, int amount, void** out) {
+  return real_methods(f).xFetch(real(f), offset, amount, out);
+}
+int forward_unfetch(sqlite3_file* f, sqlite3_int64 offset, void* page) {
+  return real_methods(f).xUnfetch(real(f), offset, page);
+}
+
+// ---- WAL files: writes gathered per commit ----
 
 int flush(WalFile* w) {
   if (w->buffer.empty()) return SQLITE_OK;
-  const int rc = real_methods(w).xWrite(w->real, w->buffer.data(),
-                                        static_cast<int>(w->buffer.size()), w->buffer_offset);
+  const int rc = forward_write(&w->file.base, w->buffer.data(),
+                               static_cast<int>(w->buffer.size()), w->buffer_offset);
   w->buffer.clear();
   return rc;
 }
@@ -69,99 +133,43 @@ int wal_write(sqlite3_file* f, const void* data, int amount, sqlite3_int64 offse
 int wal_close(sqlite3_file* f) {
   WalFile* w = wal(f);
   const int flushed = flush(w);
-  const int closed = real_methods(w).xClose(w->real);
+  const int closed = real_methods(f).xClose(real(f));
   w->~WalFile();
   return flushed != SQLITE_OK ? flushed : closed;
 }
 
 int wal_read(sqlite3_file* f, void* out, int amount, sqlite3_int64 offset) {
-  WalFile* w = wal(f);
-  if (int rc = flush(w); rc != SQLITE_OK) return rc;
-  return real_methods(w).xRead(w->real, out, amount, offset);
+  if (int rc = flush(wal(f)); rc != SQLITE_OK) return rc;
+  return forward_read(f, out, amount, offset);
 }
 
 int wal_truncate(sqlite3_file* f, sqlite3_int64 size) {
-  WalFile* w = wal(f);
-  if (int rc = flush(w); rc != SQLITE_OK) return rc;
-  return real_methods(w).xTruncate(w->real, size);
+  if (int rc = flush(wal(f)); rc != SQLITE_OK) return rc;
+  return forward_truncate(f, size);
 }
 
 int wal_sync(sqlite3_file* f, int flags) {
-  WalFile* w = wal(f);
-  if (int rc = flush(w); rc != SQLITE_OK) return rc;
-  return real_methods(w).xSync(w->real, flags);
+  if (int rc = flush(wal(f)); rc != SQLITE_OK) return rc;
+  return forward_sync(f, flags);
 }
 
 int wal_file_size(sqlite3_file* f, sqlite3_int64* size) {
-  WalFile* w = wal(f);
-  if (int rc = flush(w); rc != SQLITE_OK) return rc;
-  return real_methods(w).xFileSize(w->real, size);
-}
-
-int wal_lock(sqlite3_file* f, int level) {
-  WalFile* w = wal(f);
-  return real_methods(w).xLock(w->real, level);
-}
-
-int wal_unlock(sqlite3_file* f, int level) {
-  WalFile* w = wal(f);
-  return real_methods(w).xUnlock(w->real, level);
-}
-
-int wal_check_reserved_lock(sqlite3_file* f, int* out) {
-  WalFile* w = wal(f);
-  return real_methods(w).xCheckReservedLock(w->real, out);
+  if (int rc = flush(wal(f)); rc != SQLITE_OK) return rc;
+  return forward_file_size(f, size);
 }
 
 int wal_file_control(sqlite3_file* f, int op, void* arg) {
-  WalFile* w = wal(f);
-  if (int rc = flush(w); rc != SQLITE_OK) return rc;
-  return real_methods(w).xFileControl(w->real, op, arg);
-}
-
-int wal_sector_size(sqlite3_file* f) {
-  WalFile* w = wal(f);
-  return real_methods(w).xSectorSize(w->real);
-}
-
-int wal_device_characteristics(sqlite3_file* f) {
-  WalFile* w = wal(f);
-  return real_methods(w).xDeviceCharacteristics(w->real);
-}
-
-// SQLite keeps the WAL index on the database file, never on the WAL, and maps only the
-// database: these are forwarded for completeness.
-int wal_shm_map(sqlite3_file* f, int region, int size, int extend, void volatile** out) {
-  WalFile* w = wal(f);
-  return real_methods(w).xShmMap(w->real, region, size, extend, out);
-}
-
-int wal_shm_lock(sqlite3_file* f, int offset, int n, int flags) {
-  WalFile* w = wal(f);
-  return real_methods(w).xShmLock(w->real, offset, n, flags);
-}
-
-void wal_shm_barrier(sqlite3_file* f) {
-  WalFile* w = wal(f);
-  real_methods(w).xShmBarrier(w->real);
-}
-
-int wal_shm_unmap(sqlite3_file* f, int delete_flag) {
-  WalFile* w = wal(f);
-  return real_methods(w).xShmUnmap(w->real, delete_flag);
+  if (int rc = flush(wal(f)); rc != SQLITE_OK) return rc;
+  return forward_file_control(f, op, arg);
 }
 
 int wal_fetch(sqlite3_file* f, sqlite3_int64 offset, int amount, void** out) {
-  WalFile* w = wal(f);
-  if (int rc = flush(w); rc != SQLITE_OK) return rc;
-  return real_methods(w).xFetch(w->real, offset, amount, out);
+  if (int rc = flush(wal(f)); rc != SQLITE_OK) return rc;
+  return forward_fetch(f, offset, amount, out);
 }
 
-int wal_unfetch(sqlite3_file* f, sqlite3_int64 offset, void* page) {
-  WalFile* w = wal(f);
-  return real_methods(w).xUnfetch(w->real, offset, page);
-}
-
+// SQLite keeps the WAL index on the database file, never on the WAL, and maps only the
+// database: the xShm* calls are forwarded for completeness.
 const sqlite3_io_methods kWalMethods = {
     3,
     wal_close,
@@ -170,37 +178,104 @@ const sqlite3_io_methods kWalMethods = {
     wal_truncate,
     wal_sync,
     wal_file_size,
-    wal_lock,
-    wal_unlock,
-    wal_check_reserved_lock,
+    forward_lock,
+    forward_unlock,
+    forward_check_reserved_lock,
     wal_file_control,
-    wal_sector_size,
-    wal_device_characteristics,
-    wal_shm_map,
-    wal_shm_lock,
-    wal_shm_barrier,
-    wal_shm_unmap,
+    forward_sector_size,
+    forward_device_characteristics,
+    forward_shm_map,
+    forward_shm_lock,
+    forward_shm_barrier,
+    forward_shm_unmap,
     wal_fetch,
-    wal_unfetch,
+    forward_unfetch,
 };
 
-// A WAL file gets the buffer; any other file is the default VFS's own, opened in place (this
-// VFS's file size only adds room in front of it for a WAL file's header).
-int vfs_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags, int* out_flags) {
+// ---- Main database files: the WAL index in process memory ----
+
+int db_close(sqlite3_file* f) {
+  DbFile* d = db(f);
+  d->index.unmap(false);
+  const int closed = real_methods(f).xClose(real(f));
+  d->~DbFile();
+  return closed;
+}
+
+int db_shm_map(sqlite3_file* f, int region, int size, int extend, void volatile** out) {
+  DbFile* d = db(f);
+  return d->index.map(d->path, region, size, extend != 0, out);
+}
+
+int db_shm_lock(sqlite3_file* f, int offset, int n, int flags) {
+  return db(f)->index.lock(offset, n, flags);
+}
+
+void db_shm_barrier(sqlite3_file*) { WalIndexHandle::barrier(); }
+
+int db_shm_unmap(sqlite3_file* f, int delete_flag) {
+  return db(f)->index.unmap(delete_flag != 0);
+}
+
+const sqlite3_io_methods kDbMethods = {
+    3,
+    db_close,
+    forward_read,
+    forward_write,
+    forward_truncate,
+    forward_sync,
+    forward_file_size,
+    forward_lock,
+    forward_unlock,
+    forward_check_reserved_lock,
+    forward_file_control,
+    forward_sector_size,
+    forward_device_characteristics,
+    db_shm_map,
+    db_shm_lock,
+    db_shm_barrier,
+    db_shm_unmap,
+    forward_fetch,
+    forward_unfetch,
+};
+
+// Constructs `T` (WalFile or DbFile) in `file` and opens the default VFS's file behind it.
+template <class T>
+int open_wrapped(sqlite3_filename name, sqlite3_file* file, int flags, int* out_flags,
+                 const sqlite3_io_methods* methods, T** out) {
   sqlite3_vfs* r = root();
-  if ((flags & SQLITE_OPEN_WAL) == 0) return r->xOpen(r, name, file, flags, out_flags);
-  auto* w = new (file) WalFile{};
-  w->base.pMethods = nullptr;  // until the real file is open: SQLite closes only what opened
-  w->real = reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(file) + kRealOffset);
-  const int rc = r->xOpen(r, name, w->real, flags, out_flags);
-  if (rc != SQLITE_OK || w->real->pMethods == nullptr || w->real->pMethods->iVersion < 3) {
-    if (rc == SQLITE_OK && w->real->pMethods) w->real->pMethods->xClose(w->real);
-    w->~WalFile();
+  auto* w = new (file) T{};
+  w->file.base.pMethods = nullptr;  // until the real file is open: SQLite closes only what opened
+  w->file.real = reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(file) + kRealOffset);
+  sqlite3_file* real_file = w->file.real;
+  const int rc = r->xOpen(r, name, real_file, flags, out_flags);
+  if (rc != SQLITE_OK || real_file->pMethods == nullptr || real_file->pMethods->iVersion < 3) {
+    if (rc == SQLITE_OK && real_file->pMethods) real_file->pMethods->xClose(real_file);
+    w->~T();
     file->pMethods = nullptr;
     return rc != SQLITE_OK ? rc : SQLITE_CANTOPEN;
   }
-  w->base.pMethods = &kWalMethods;
+  w->file.base.pMethods = methods;
+  *out = w;
   return SQLITE_OK;
+}
+
+// A WAL file gets the buffer and a main database file the in-process WAL index; any other
+// file is the default VFS's own, opened in place (this VFS's file size only adds room in
+// front of it for a wrapper's fields).
+int vfs_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags, int* out_flags) {
+  if (flags & SQLITE_OPEN_WAL) {
+    WalFile* w = nullptr;
+    return open_wrapped(name, file, flags, out_flags, &kWalMethods, &w);
+  }
+  if ((flags & SQLITE_OPEN_MAIN_DB) && name != nullptr) {
+    DbFile* d = nullptr;
+    const int rc = open_wrapped(name, file, flags, out_flags, &kDbMethods, &d);
+    if (rc == SQLITE_OK) d->path = name;
+    return rc;
+  }
+  sqlite3_vfs* r = root();
+  return r->xOpen(r, name, file, flags, out_flags);
 }
 
 int vfs_delete(sqlite3_vfs*, const char* name, int sync_dir) {
@@ -240,7 +315,8 @@ const char* vfs_next_system_call(sqlite3_vfs*, const char* name) {
 sqlite3_vfs* make_vfs() {
   sqlite3_vfs* r = root();
   if (r == nullptr || r->iVersion < 3) {
-    log::warn("SQLite's default VFS is older than version 3: WAL frames are written unbuffered");
+    log::warn("SQLite's default VFS is older than version 3: WAL frames are written unbuffered "
+              "and the WAL index is shared through the -shm file");
     return nullptr;
   }
   static sqlite3_vfs vfs = {
@@ -268,7 +344,8 @@ sqlite3_vfs* make_vfs() {
       vfs_next_system_call,
   };
   if (int rc = sqlite3_vfs_register(&vfs, 0); rc != SQLITE_OK) {
-    log::warn("cannot register the WAL-buffering SQLite VFS: WAL frames are written unbuffered",
+    log::warn("cannot register the WAL-buffering SQLite VFS: WAL frames are written unbuffered "
+              "and the WAL index is shared through the -shm file",
               {{"error", sqlite3_errstr(rc)}});
     return nullptr;
   }
