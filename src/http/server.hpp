@@ -4,7 +4,11 @@
 // (Queue::stop), then end every open event stream with a final event.
 //
 // Threading: construct, listen() and run() on one thread; run() blocks until the drain is
-// complete. shutdown() is safe from any thread; SIGINT and SIGTERM call it.
+// complete, serving on the calling thread and on server.threads - 1 more ("wq-http"), all under
+// SCHED_BATCH like the job threads (run/batch_policy.hpp): an HTTP thread woken by a request or
+// by the store's answer does not preempt the thread running, most often the store's writer in
+// the middle of the batch every request waits for. shutdown() is safe from any thread; SIGINT
+// and SIGTERM call it.
 #pragma once
 
 #include <atomic>
@@ -38,6 +42,7 @@ class Server {
   Result<boost::asio::ip::tcp::endpoint> listen();
 
   // Serves until SIGINT, SIGTERM or shutdown(), then drains and returns. Call after listen().
+  // Leaves the calling thread under SCHED_BATCH.
   void run();
 
   // Begins the drain. Idempotent.

@@ -2,10 +2,15 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <sched.h>
+
 #include <boost/json.hpp>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <set>
+#include <sstream>
 
 #include "integration/http_client.hpp"
 #include "integration/wqd_process.hpp"
@@ -256,6 +261,37 @@ TEST_F(JobsApi, UnknownPathsAre404AndWrongMethods405WithAllow) {
   Reply r = c.request(bhttp::verb::put, "/v1/jobs", "{}");
   EXPECT_EQ(r.status, 405u);
   EXPECT_NE(r.header("allow").find("POST"), std::string::npos);
+}
+
+// The scheduling policy of a thread, field 41 of its /proc stat line.
+int policy_of(const std::filesystem::path& stat_file) {
+  std::ifstream in(stat_file);
+  std::string line((std::istreambuf_iterator<char>(in)), {});
+  std::istringstream fields(line.substr(line.rfind(')') + 2));  // field 3 onwards
+  std::string field;
+  for (int i = 3; i <= 41 && fields >> field; ++i) {
+    if (i == 41) return std::stoi(field);
+  }
+  return -1;
+}
+
+// wqd's HTTP threads (its main thread and the "wq-http" ones) run under SCHED_BATCH, as the job
+// threads do (src/http/server.hpp says why).
+TEST(WqdThreads, HttpThreadsRunUnderTheBatchSchedulingPolicy) {
+  WqdProcess wqd("[server]\nopen = true\nthreads = 3\n" + test_tasks_toml());
+  ASSERT_NE(wqd.port(), 0) << "wqd did not start";
+  HttpClient c(wqd.port());
+  EXPECT_EQ(c.get("/healthz").status, 200u);
+  int http_threads = 0;
+  for (const auto& task : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", wqd.pid()))) {
+    std::string comm;
+    std::getline(std::ifstream(task.path() / "comm"), comm);
+    const bool main_thread = task.path().filename() == std::to_string(wqd.pid());
+    if (comm != "wq-http" && !main_thread) continue;
+    ++http_threads;
+    EXPECT_EQ(policy_of(task.path() / "stat"), SCHED_BATCH) << comm;
+  }
+  EXPECT_EQ(http_threads, 3);
 }
 
 }  // namespace

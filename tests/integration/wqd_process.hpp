@@ -46,6 +46,7 @@ class WqdProcess {
 
   // 0 if it exited before listening.
   unsigned short port() const { return port_; }
+  pid_t pid() const { return pid_; }
   // Sends SIGTERM and waits for the exit status (the code, or 128+signal).
   int terminate();
   // Waits for the process to exit on its own.
