@@ -121,15 +121,16 @@ void Server::run() {
   // SCHED_BATCH (see server.hpp). HTTP-W1, four interleaved pairs: 15,450 / 14,020 / 13,220 /
   // 15,100 -> 16,510 / 15,710 / 15,870 / 15,680 jobs/s, server CPU 82-96 -> 73-78 us a job;
   // HTTP-W2-start p50 (0.143-0.156 against 0.142-0.165 ms), HTTP-GET and FANOUT no worse.
+  // This thread first: once a wq-http thread exists, every HTTP thread is under the policy.
+  run::run_as_batch();
   std::vector<std::thread> threads;
   for (int i = 1; i < io_threads(config_); ++i) {
     threads.emplace_back([this] {
-      pthread_setname_np(pthread_self(), "wq-http");
       run::run_as_batch();
+      pthread_setname_np(pthread_self(), "wq-http");  // after: named means batch (tests)
       ioc_.run();
     });
   }
-  run::run_as_batch();
   ioc_.run();
   for (auto& t : threads) t.join();
   if (stopper_.joinable()) stopper_.join();
