@@ -540,7 +540,8 @@ int main(int argc, char** argv) {
       } else if (w == "PG-W1-3NODE") {
         w1_run(*cluster, 1, 500, 8);  // warm-up, as in PG-W1
         const char* subs = std::getenv("WQ_BENCH_PG_SUBMITTERS");
-        const int submitters = subs != nullptr && *subs != '\0' ? std::atoi(subs) : 3 * kSubmittersPerNode;
+        const int submitters =
+            subs != nullptr && *subs != '\0' ? std::atoi(subs) : 3 * kSubmittersPerNode;
         const Run r = w1_run(*cluster, 3, 10000, submitters);
         Meter::print("PG-W1-3NODE (3 nodes)", r.report, 10000);
         print_row_changes(r.rows, 10000);
