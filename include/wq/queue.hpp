@@ -104,8 +104,10 @@ class Queue {
   // submit() for event loops: `done` receives what submit() would return. Unless
   // submit_blocks(), this does not wait for other writes: `done` runs on the thread that
   // commits the job, the store's writer (keep it brief: post the result to your own
-  // executor), or this one when the store was idle and commits without fsync (tens of
-  // microseconds); errors found before the store (unknown task, bad params) call it at once.
+  // executor), or this one when the store was idle (tens of microseconds); with
+  // durability = "fsync", on the store's syncer thread once the commit is synced. Errors found
+  // before the store (unknown task, bad params) call it at once. Many submits in flight share
+  // one commit (and one sync): the way to submit a batch fast.
   // With a store that cannot submit without waiting (PostgreSQL) submit_blocks() is true and
   // this blocks like submit(). Nothing bounds the submits waiting for the store: bound them
   // yourself (wqd has one per connection at most).

@@ -110,6 +110,10 @@ struct StoreStats {
   // last counts those above every bound.
   std::array<std::uint64_t, kCommitBuckets.size() + 1> commit_latency_counts = {};
   double commit_latency_sum = 0.0;  // seconds
+  // durability = "fsync" (SQLite): fdatasyncs of the WAL, and the commits they covered before
+  // those commits' writes were acknowledged (a sync covers every commit before it).
+  std::uint64_t syncs = 0;
+  std::uint64_t synced_commits = 0;
 };
 
 // What another node did that this node must act on (many-node stores: LISTEN/NOTIFY).
@@ -152,7 +156,8 @@ class Store {
 
   // submit() without waiting for other writes: `done` is called once with what submit()
   // would return, after the commit. A store whose submits_async() is true calls it on the
-  // thread that commits (its writer, or the caller's if it commits a lone write at once), so
+  // thread that commits (its writer, or the caller's if it commits a lone write at once), or
+  // on the thread that syncs the commit (SQLite with fsync durability), so
   // `done` must be brief and must not call the store; the default runs submit() and calls
   // `done` on the caller's thread before returning.
   using SubmitDone = std::function<void(Result<Submitted>)>;
@@ -168,7 +173,8 @@ class Store {
   virtual Result<Job> finish(std::string_view id, const Outcome& outcome) = 0;
 
   // finish() without waiting for the commit: `done` is called once with what finish() would
-  // return. A store that commits on its own writer thread calls it there, after the commit, so
+  // return. A store that commits on its own writer thread calls it there, after the commit
+  // (or on its syncer thread after the commit's sync: SQLite with fsync durability), so
   // `done` must be brief and must not call the store (nor wait for anything that does); the
   // default runs finish() and calls `done` on the caller's thread before returning.
   using FinishDone = std::function<void(Result<Job>)>;

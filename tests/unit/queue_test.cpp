@@ -225,9 +225,26 @@ TEST_F(QueueTest, SixteenConcurrentSubmitsOfOneKeyRunOnce) {
   EXPECT_EQ(runs.load(), 1);
 }
 
+// The tests that run at both durability levels: with fsync the store acknowledges writes
+// from its syncer thread, and a worker does not wait for its finish's sync.
+class QueueDurabilityTest : public QueueTest, public ::testing::WithParamInterface<Durability> {
+ protected:
+  Config config(int concurrency = 4) {
+    Config c = QueueTest::config(concurrency);
+    c.durability = GetParam();
+    return c;
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(BothDurabilities, QueueDurabilityTest,
+                         ::testing::Values(Durability::process, Durability::fsync),
+                         [](const auto& info) {
+                           return std::string(info.param == Durability::fsync ? "fsync" : "process");
+                         });
+
 // submit_async (what wqd's event loop uses with SQLite): every call is answered exactly once,
 // duplicates dedup as with submit(), and every new job runs.
-TEST_F(QueueTest, AsyncSubmitsAreEachAnsweredOnceAndTheirJobsRun) {
+TEST_P(QueueDurabilityTest, AsyncSubmitsAreEachAnsweredOnceAndTheirJobsRun) {
   Queue q(config());
   std::atomic<int> runs{0};
   q.register_task("count", [&](TaskContext&) { ++runs; });
@@ -279,7 +296,7 @@ TEST_F(QueueTest, AsyncSubmitsAreEachAnsweredOnceAndTheirJobsRun) {
 
 // stop() waits for the async submits already accepted; later ones are refused at once. Any
 // success is answered before stop() returns, and every call is answered exactly once.
-TEST_F(QueueTest, StopWaitsForAsyncSubmitsAlreadyAccepted) {
+TEST_P(QueueDurabilityTest, StopWaitsForAsyncSubmitsAlreadyAccepted) {
   auto q = std::make_unique<Queue>(config());
   q->register_task("noop", [](TaskContext&) {});
   std::atomic<bool> quit{false};
@@ -312,6 +329,40 @@ TEST_F(QueueTest, StopWaitsForAsyncSubmitsAlreadyAccepted) {
   EXPECT_EQ(successes.load(), successes_at_stop);
   EXPECT_EQ(answers.load(), calls.load());
   q.reset();
+}
+
+// With fsync durability a commit is synced after it, off the committing thread: a job must
+// still not start before the sync that covers its submit (nor its submit return before it).
+// Each job here is inserted running in its submit's commit; nothing else writes meanwhile.
+TEST_F(QueueTest, WithFsyncDurabilityAJobStartsOnlyAfterItsSubmitIsSynced) {
+  Config c = config(1);
+  c.durability = Durability::fsync;
+  Queue q(c);
+  std::mutex m;
+  std::vector<StoreStats> at_start;
+  q.register_task("probe", [&](TaskContext&) {
+    const StoreStats s = q.stats().store;
+    std::lock_guard lock(m);
+    at_start.push_back(s);
+  });
+  // Start-up's own writes (recovery, the first sweep and claim) are over once a job ran.
+  test::wait_terminal(q, submit(q, spec("probe", {{"i", -1}})).id);
+  {
+    std::lock_guard lock(m);
+    at_start.clear();
+  }
+  for (int i = 0; i < 20; ++i) {
+    const Job job = submit(q, spec("probe", {{"i", i}}));
+    const StoreStats after_submit = q.stats().store;
+    EXPECT_GE(after_submit.synced_commits, after_submit.commits - 1) << "submit " << i;
+    EXPECT_EQ(test::wait_terminal(q, job.id).state, JobState::succeeded);
+  }
+  std::lock_guard lock(m);
+  ASSERT_EQ(at_start.size(), 20u);
+  for (std::size_t i = 0; i < at_start.size(); ++i) {
+    EXPECT_GT(at_start[i].syncs, 0u);
+    EXPECT_EQ(at_start[i].synced_commits, at_start[i].commits) << "job " << i;
+  }
 }
 
 // Function tasks run under SCHED_BATCH (see run/function_runner.hpp): a worker woken to start

@@ -8,7 +8,7 @@
 // in one transaction (each atomic on its own: one statement, or a savepoint, so one failing
 // write does not undo the others) and one commit, then wakes their callers: the LevelDB
 // group-commit shape. A caller returns only after its commit (submit_async's `done` is
-// called on the committing thread instead; such a write leads only without fsync). The
+// called on the committing thread instead, or the syncer's with fsync durability). The
 // writer thread yields once before taking a batch, so that the threads about to write join
 // it. The committing thread alone keeps the jobs it set running (running_jobs_), so a finish
 // updates without reading. Reads use a small pool of separate connections (WAL readers never
@@ -16,6 +16,11 @@
 // by the committing thread, under index_mutex_, and read under it by n_ahead/next_run_at.
 // A checkpointer thread copies the WAL back into the database (PASSIVE, off the writer's
 // path) whenever it passes kCheckpointPages. A flock on "<db>.lock" keeps a second process out.
+// With fsync durability a syncer thread fdatasyncs the WAL after commits (one sync for every
+// commit waiting) and only then completes their writes and delivers their claims, while the
+// committing thread goes on to the next batch; claims of jobs whose submit is already synced
+// are delivered at the commit. Completions of fsync writes (submit_async's and
+// finish_async's callbacks included) therefore run on the syncer thread.
 #pragma once
 
 #include "wq/store.hpp"
