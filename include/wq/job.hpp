@@ -88,6 +88,9 @@ Snapshot snapshot_of(const Job& job);
 struct Submitted {
   Job job;
   bool created = false;  // false: an existing job was returned (dedup or idempotent id)
+  // The new job's n_ahead_in_queue as of its commit, when the store knew it then (SQLite);
+  // otherwise ask Queue::n_ahead.
+  std::optional<std::int64_t> n_ahead;
 };
 
 boost::json::object to_json(const Job& job);

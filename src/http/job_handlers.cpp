@@ -17,8 +17,10 @@ namespace json = boost::json;
 
 constexpr std::size_t kMaxPageSize = 1000;
 
-Response job_response(RequestContext& ctx, const Request& req, Status status, const Job& job) {
-  return text_response(req, status, job_json_text(job, ctx.env.queue.n_ahead(job)),
+Response job_response(RequestContext& ctx, const Request& req, Status status, const Job& job,
+                      std::optional<std::int64_t> n_ahead = std::nullopt) {
+  return text_response(req, status,
+                       job_json_text(job, n_ahead ? *n_ahead : ctx.env.queue.n_ahead(job)),
                        "application/json");
 }
 
@@ -42,8 +44,8 @@ namespace {
 Response submit_response(RequestContext& ctx, const Request& req,
                          const Result<Submitted>& submitted) {
   if (!submitted) return problem(req, submitted.error());
-  Response res =
-      job_response(ctx, req, submitted->created ? Status::created : Status::ok, submitted->job);
+  Response res = job_response(ctx, req, submitted->created ? Status::created : Status::ok,
+                              submitted->job, submitted->n_ahead);
   res.set(bhttp::field::location, "/v1/jobs/" + submitted->job.id);
   return res;
 }

@@ -132,8 +132,13 @@ TEST(JobsApiQueue, SubmitAndGetAnswerTheQueuePosition) {
   ASSERT_EQ(second.status, 201u) << second.body;
   EXPECT_EQ(first.json().at("n_ahead_in_queue").as_int64(), 1) << first.body;
   EXPECT_EQ(second.json().at("n_ahead_in_queue").as_int64(), 2) << second.body;
+  // A higher priority goes ahead of both: its answer counts only the running job.
+  Reply urgent =
+      c.post("/v1/jobs", R"({"task":"hold","params":{"ms":1},"key":"urgent","priority":5})");
+  ASSERT_EQ(urgent.status, 201u) << urgent.body;
+  EXPECT_EQ(urgent.json().at("n_ahead_in_queue").as_int64(), 1) << urgent.body;
   const std::string second_id(second.json().at("id").as_string());
-  EXPECT_EQ(c.get("/v1/jobs/" + second_id).json().at("n_ahead_in_queue").as_int64(), 2);
+  EXPECT_EQ(c.get("/v1/jobs/" + second_id).json().at("n_ahead_in_queue").as_int64(), 3);
   Reply cancelled = c.post("/v1/jobs/" + second_id + "/cancel", "");
   EXPECT_EQ(cancelled.json().at("n_ahead_in_queue").as_int64(), 0) << cancelled.body;
   c.post("/v1/jobs/" + running_id + "/cancel", "");

@@ -889,6 +889,8 @@ class SqliteStore final : public Store {
     if (auto r = (*st)->run(); !r) return r.error();
     const std::int64_t rowid = sqlite3_last_insert_rowid(wdb_->handle());
     batch_min_insert_ = std::min(batch_min_insert_, rowid);
+    // Its queue position now, from the index: answering a submit with it needs no read.
+    std::int64_t n_ahead = 0;  // a job started at once is not queued
     if (slot) {
       --slot->slots;
       --early_->left.max_jobs;
@@ -899,9 +901,11 @@ class SqliteStore final : public Store {
     } else {
       if (queued_jobs_.size() < kQueuedCache) queued_jobs_.emplace(rowid, as_stored(nj));
       std::lock_guard lock(index_mutex_);
-      index_.add(QueuedEntry{rowid, job.priority, job.run_at, intern(job.task)}, now_ms());
+      const QueuedEntry entry{rowid, job.priority, job.run_at, intern(job.task)};
+      index_.add(entry, now_ms());
+      n_ahead = running_ + index_.rank(entry);
     }
-    return Submitted{job, true};
+    return Submitted{job, true, n_ahead};
   }
 
   // A job that nothing queued is ahead of, submitted while the dispatcher has a free slot for
