@@ -56,12 +56,23 @@ void append_value(const boost::json::value& v, Form form, std::string& out) {
   switch (v.kind()) {
     case boost::json::kind::object: {
       const auto& obj = v.get_object();
+      if (form == Form::plain) {  // in its own order: no sorted copy (an allocation) to make
+        out += '{';
+        bool first = true;
+        for (const auto& kv : obj) {
+          if (!first) out += ',';
+          first = false;
+          append_string(kv.key(), out);
+          out += ':';
+          append_value(kv.value(), form, out);
+        }
+        out += '}';
+        return;
+      }
       std::vector<const boost::json::key_value_pair*> items;
       items.reserve(obj.size());
       for (const auto& kv : obj) items.push_back(&kv);
-      if (form == Form::canonical) {
-        std::sort(items.begin(), items.end(), [](auto* x, auto* y) { return x->key() < y->key(); });
-      }
+      std::sort(items.begin(), items.end(), [](auto* x, auto* y) { return x->key() < y->key(); });
       out += '{';
       for (std::size_t i = 0; i < items.size(); ++i) {
         if (i) out += ',';

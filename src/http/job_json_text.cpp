@@ -7,13 +7,17 @@
 namespace wq::http {
 namespace {
 
-void key(std::string_view name, std::string& out) {
-  out += out.size() > 1 ? ",\"" : "\"";
-  out += name;
-  out += "\":";
-}
+// Each key comes with its separator and colon as one literal (",\"task\":"): appending the
+// three pieces per key was ~1k of the ~7k instructions of a submit's answer (callgrind,
+// HTTP-W1).
 
 void integer(std::int64_t v, std::string& out) {
+  char buf[24];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, end);
+}
+
+void integer(std::uint64_t v, std::string& out) {
   char buf[24];
   const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
   out.append(buf, end);
@@ -39,59 +43,58 @@ void time(const std::optional<TimePoint>& t, std::string& out) {
 
 std::string job_json_text(const Job& job, std::int64_t n_ahead_in_queue) {
   std::string out;
-  out.reserve(384 + job.key.size());
-  out += '{';
-  key("id", out);
+  out.reserve(448 + job.key.size());
+  out += "{\"id\":";
   append_json_string(job.id, out);
-  key("task", out);
+  out += ",\"task\":";
   append_json_string(job.task, out);
-  key("params", out);
+  out += ",\"params\":";
   append_json_text(job.params, out);
-  key("key", out);
+  out += ",\"key\":";
   append_json_string(job.key, out);
-  key("priority", out);
-  integer(job.priority, out);
-  key("max_attempts", out);
-  integer(job.max_attempts, out);
-  key("timeout", out);
+  out += ",\"priority\":";
+  integer(std::int64_t{job.priority}, out);
+  out += ",\"max_attempts\":";
+  integer(std::int64_t{job.max_attempts}, out);
+  out += ",\"timeout\":";
   if (job.timeout) {
     append_json_text(boost::json::value(job.timeout->count() / 1000.0), out);
   } else {
     out += "null";
   }
-  key("run_at", out);
+  out += ",\"run_at\":";
   integer(job.run_at.time_since_epoch().count(), out);
-  key("attempt", out);
-  integer(job.attempt, out);
-  key("created_at", out);
+  out += ",\"attempt\":";
+  integer(std::int64_t{job.attempt}, out);
+  out += ",\"created_at\":";
   integer(job.created_at.time_since_epoch().count(), out);
-  key("started_at", out);
+  out += ",\"started_at\":";
   time(job.started_at, out);
-  key("finished_at", out);
+  out += ",\"finished_at\":";
   time(job.finished_at, out);
-  key("state", out);
+  out += ",\"state\":";
   append_json_string(to_string(job.state), out);
-  key("seq", out);
-  append_json_text(boost::json::value(job.seq), out);
-  key("fraction", out);
+  out += ",\"seq\":";
+  integer(std::uint64_t{job.seq}, out);
+  out += ",\"fraction\":";
   append_json_text(boost::json::value(is_terminal(job.state) ? 1.0 : job.fraction), out);
-  key("message", out);
+  out += ",\"message\":";
   text(job.message, out);
-  key("returncode", out);
+  out += ",\"returncode\":";
   if (job.returncode) {
-    integer(*job.returncode, out);
+    integer(std::int64_t{*job.returncode}, out);
   } else {
     out += "null";
   }
-  key("error", out);
+  out += ",\"error\":";
   text(job.error, out);
-  key("result_size", out);
+  out += ",\"result_size\":";
   if (job.result_size) {
-    append_json_text(boost::json::value(*job.result_size), out);
+    integer(std::uint64_t{*job.result_size}, out);
   } else {
     out += "null";
   }
-  key("n_ahead_in_queue", out);
+  out += ",\"n_ahead_in_queue\":";
   integer(n_ahead_in_queue, out);
   out += '}';
   return out;

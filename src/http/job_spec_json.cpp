@@ -103,7 +103,7 @@ Result<JobSpec> parse_job_spec(std::string_view body, std::string owner) {
   constexpr std::string_view kExample = R"({"task": "count", "params": {"n": 10}})";
   auto parsed = parse_object(body, kExample);
   if (!parsed) return parsed.error();
-  const json::object& o = *parsed;
+  json::object& o = *parsed;
   if (auto ok = check_fields(o, {"task", "params", "key", "id", "priority", "max_attempts",
                                  "timeout", "run_at", "force"});
       !ok) {
@@ -121,7 +121,7 @@ Result<JobSpec> parse_job_spec(std::string_view body, std::string owner) {
   if (auto it = o.find("params"); it != o.end() && !it->value().is_null()) {
     if (!it->value().is_object())
       return field_error("params", "an object like {\"n\": 10}", it->value());
-    spec.params = it->value().as_object();
+    spec.params = std::move(it->value().as_object());  // same storage: no copy
   }
   auto key = string_field(o, "key");
   if (!key) return key.error();

@@ -102,6 +102,16 @@ asio::awaitable<std::optional<Request>> read_request(ServerEnv& env, Stream& str
     std::tie(ec, n) = co_await asio::async_write(stream, asio::buffer(kContinue),
                                                  asio::as_tuple(asio::use_awaitable));
   }
+  // A small body nearly always arrives with its header, already in `buffer`: parse it here.
+  // async_read would parse the same bytes but, finishing without I/O, must post its completion:
+  // a scheduler round trip and a strand dispatch, ~3k instructions per POST (callgrind,
+  // HTTP-W1). A body not all there yet is still read below.
+  while (!ec && !parser.is_done() && buffer.size() > 0) {
+    const std::size_t used = parser.put(buffer.data(), ec);
+    buffer.consume(used);
+    if (ec == bhttp::error::need_more) ec = {};
+    if (used == 0) break;
+  }
   // A request without a body (every GET) is complete with its header: skip the second read.
   if (!ec && !parser.is_done())
     std::tie(ec, n) =

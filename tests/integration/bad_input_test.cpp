@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/write.hpp>
+#include <boost/beast/http/read.hpp>
 #include <boost/json.hpp>
 #include <chrono>
 #include <future>
+#include <thread>
 
 #include "integration/http_client.hpp"
 #include "integration/wqd_process.hpp"
@@ -149,6 +151,57 @@ TEST(SlowClients, AConnectionThatStopsMidRequestIsClosedAfterTheIdleTimeout) {
       << ec.message();
   HttpClient fresh(wqd.port());
   EXPECT_EQ(fresh.get("/healthz").status, 200u);
+}
+
+// The body usually arrives with its header and is parsed from what the header read buffered;
+// however it arrives (later, in pieces, chunked, or followed by a pipelined request) it is read
+// whole and every request is answered in order.
+TEST_F(BadInput, RequestBodiesAreReadWholeHoweverTheyArrive) {
+  namespace asio = boost::asio;
+  asio::io_context ioc;
+  asio::ip::tcp::socket s(ioc);
+  s.connect({asio::ip::make_address("127.0.0.1"), server_->port()});
+  boost::beast::flat_buffer buffer;
+  auto next_reply = [&] {
+    bhttp::response<bhttp::string_body> res;
+    bhttp::read(s, buffer, res);
+    return res;
+  };
+  const std::string body = R"({"ids":["no-such-job"]})";
+  const std::string head = fmt::format(
+      "POST /v1/jobs/search HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.size());
+
+  asio::write(s, asio::buffer(head + body + head + body));  // two, pipelined, in one write
+  for (int i = 0; i < 2; ++i) {
+    auto res = next_reply();
+    EXPECT_EQ(res.result_int(), 200u);
+    EXPECT_NE(res.body().find("no-such-job"), std::string::npos) << res.body();
+  }
+
+  asio::write(s, asio::buffer(head + body.substr(0, 5)));  // the rest comes later
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  asio::write(s, asio::buffer(body.substr(5)));
+  auto split = next_reply();
+  EXPECT_EQ(split.result_int(), 200u);
+  EXPECT_NE(split.body().find("no-such-job"), std::string::npos) << split.body();
+
+  asio::write(s, asio::buffer(fmt::format(
+                     "POST /v1/jobs/search HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                     "\r\n5\r\n{}\r\n{:x}\r\n{}\r\n0\r\n\r\n",
+                     body.substr(0, 5), body.size() - 5, body.substr(5))));
+  auto chunked = next_reply();
+  EXPECT_EQ(chunked.result_int(), 200u);
+  EXPECT_NE(chunked.body().find("no-such-job"), std::string::npos) << chunked.body();
+
+  const std::string bad = R"({"task": )";  // cut short: a 400, and the connection still serves
+  asio::write(s, asio::buffer(fmt::format(
+                     "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{}",
+                     bad.size(), bad)));
+  auto refused = next_reply();
+  EXPECT_EQ(refused.result_int(), 400u);
+  EXPECT_EQ(refused[bhttp::field::content_type], "application/problem+json");
+  asio::write(s, asio::buffer(head + body));
+  EXPECT_EQ(next_reply().result_int(), 200u);
 }
 
 }  // namespace
