@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace wq {
 
 std::string spec_hash(std::string_view task, const boost::json::object& all_params) {
@@ -49,12 +51,18 @@ Result<NewJob> prepare_job(const JobSpec& spec, const TaskConfig& task, TimePoin
     }
   }
   out.spec_hash = spec_hash(task.name, all);
-  for (const auto& kv : all) {
-    const ParamSpec* p = task.param(kv.key());
-    if (p && p->secret) {
-      out.secrets[kv.key()] = kv.value();
-    } else {
-      job.params[kv.key()] = kv.value();
+  const bool has_secrets = std::any_of(task.params.begin(), task.params.end(),
+                                       [](const ParamSpec& p) { return p.secret; });
+  if (!has_secrets) {
+    job.params = std::move(all);
+  } else {
+    for (const auto& kv : all) {
+      const ParamSpec* p = task.param(kv.key());
+      if (p && p->secret) {
+        out.secrets[kv.key()] = kv.value();
+      } else {
+        job.params[kv.key()] = kv.value();
+      }
     }
   }
 
