@@ -58,7 +58,16 @@ void wait_succeeded(wq::Queue& q, std::uint64_t n,
 // kWindow submits in flight (a web handler's way: it returns and answers when `done` runs).
 enum class Submits { blocking, async };
 
-double w1_rate(wq::Durability durability, int n, Submits how = Submits::async) {
+struct W1Run {
+  double rate = 0;       // jobs/s
+  wq::StoreStats store;  // its commits and syncs
+  std::string commits() const {
+    return store.syncs > 0 ? fmt::format("{} commits, {} syncs", store.commits, store.syncs)
+                           : fmt::format("{} commits", store.commits);
+  }
+};
+
+W1Run w1_run(wq::Durability durability, int n, Submits how = Submits::async) {
   TempDir dir;
   wq::Queue q(config(dir.path, 8, durability));
   q.register_task("noop", [](wq::TaskContext&) {});
@@ -95,7 +104,8 @@ double w1_rate(wq::Durability durability, int n, Submits how = Submits::async) {
   for (auto& th : threads) th.join();
   if (!failed.empty()) throw std::runtime_error(failed);
   wait_succeeded(q, n);
-  return n / seconds_since(t0);
+  const double rate = n / seconds_since(t0);
+  return {rate, q.stats().store};
 }
 
 // Rows/s of one-row INSERT commits with synchronous=FULL in WAL mode: the rate a store with
@@ -121,20 +131,25 @@ double raw_full_commit_rate(const fs::path& dir) {
 
 void w1() {
   constexpr int kJobs = 10000;
-  w1_rate(wq::Durability::process, 500);  // warm-up: page cache, allocator
-  const double process = w1_rate(wq::Durability::process, kJobs);
-  result("W1", process, "jobs/s", 20000,
-         "durability=process, 10000 no-op function jobs, 8 submitters x 64 in flight, "
-         "concurrency 8, target >= 20000");
-  const double fsync = w1_rate(wq::Durability::fsync, kJobs);
+  w1_run(wq::Durability::process, 500);  // warm-up: page cache, allocator
+  const W1Run process = w1_run(wq::Durability::process, kJobs);
+  result("W1", process.rate, "jobs/s", 20000,
+         fmt::format("durability=process, 10000 no-op function jobs, 8 submitters x 64 in flight, "
+                     "concurrency 8, target >= 20000; {}", process.commits()));
+  const W1Run fsync = w1_run(wq::Durability::fsync, kJobs);
   TempDir dir;
   const double raw = raw_full_commit_rate(dir.path);
-  result("W1-fsync", fsync, "jobs/s", raw / 3,
-         fmt::format("durability=fsync; limit = {:.0f} FULL commits/s / 3 writes per job; target ratio >= 10", raw));
-  result("W1-blocking", w1_rate(wq::Durability::process, kJobs, Submits::blocking), "jobs/s",
-         std::nullopt, "W1 with blocking submit()s: 8 submitters, one in flight each");
-  result("W1-fsync-blocking", w1_rate(wq::Durability::fsync, kJobs, Submits::blocking), "jobs/s",
-         raw / 3, "W1-fsync with blocking submit()s: 8 submitters, one in flight each");
+  result("W1-fsync", fsync.rate, "jobs/s", raw / 3,
+         fmt::format("durability=fsync; limit = {:.0f} FULL commits/s / 3 writes per job; target "
+                     "ratio >= 10; {}", raw, fsync.commits()));
+  const W1Run blocking = w1_run(wq::Durability::process, kJobs, Submits::blocking);
+  result("W1-blocking", blocking.rate, "jobs/s", std::nullopt,
+         fmt::format("W1 with blocking submit()s: 8 submitters, one in flight each; {}",
+                     blocking.commits()));
+  const W1Run fsync_blocking = w1_run(wq::Durability::fsync, kJobs, Submits::blocking);
+  result("W1-fsync-blocking", fsync_blocking.rate, "jobs/s", raw / 3,
+         fmt::format("W1-fsync with blocking submit()s: 8 submitters, one in flight each; {}",
+                     fsync_blocking.commits()));
 }
 
 void w2() {
