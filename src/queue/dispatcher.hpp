@@ -10,10 +10,11 @@
 // function's on the worker that ran it) and handed to the store (Store::finish_async). What
 // follows the commit (forgetting the run, the terminal snapshot) runs where the store calls
 // back: on that same thread, or on a store thread (PostgreSQL's writer, SQLite's syncer with
-// fsync durability), the worker then being free for its next job meanwhile. A small finisher pool records failures to launch,
-// creates {output} files for launches claimed on the store's writer or a submitter's thread,
-// and reads a requeued job's queue position when the writer called back. All shared state is
-// under mutex_; store calls and hub publishes happen outside it.
+// fsync durability), the worker then being free for its next job meanwhile. A small finisher
+// pool records failures to launch, creates {output} files for launches claimed on the store's
+// writer or a submitter's thread, and reads a requeued job's queue position when the writer
+// called back. All shared state is under mutex_; store calls and hub publishes happen outside
+// it.
 #pragma once
 
 #include "queue/progress_hub.hpp"

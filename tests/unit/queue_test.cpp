@@ -239,7 +239,7 @@ class QueueDurabilityTest : public QueueTest, public ::testing::WithParamInterfa
 INSTANTIATE_TEST_SUITE_P(BothDurabilities, QueueDurabilityTest,
                          ::testing::Values(Durability::process, Durability::fsync),
                          [](const auto& info) {
-                           return std::string(info.param == Durability::fsync ? "fsync" : "process");
+                           return info.param == Durability::fsync ? "fsync" : "process";
                          });
 
 // submit_async (what wqd's event loop uses with SQLite): every call is answered exactly once,

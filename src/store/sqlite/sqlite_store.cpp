@@ -197,16 +197,16 @@ class SqliteStore final : public Store {
     const std::string wal = path_ + "-wal";
     wal_fd_ = ::open(wal.c_str(), O_RDONLY | O_CLOEXEC);
     if (wal_fd_ < 0) {
-      return make_error(Errc::store_failed,
-                        fmt::format("{}: cannot open the WAL to sync it: {}", wal, std::strerror(errno)));
+      return make_error(Errc::store_failed, fmt::format("{}: cannot open the WAL to sync it: {}",
+                                                        wal, std::strerror(errno)));
     }
     const std::string dir = std::filesystem::path(path_).parent_path().string();
     const int dir_fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir_fd < 0 || ::fsync(dir_fd) != 0) {
       const int e = errno;
       if (dir_fd >= 0) ::close(dir_fd);
-      return make_error(Errc::store_failed,
-                        fmt::format("{}: cannot sync the data directory: {}", dir, std::strerror(e)));
+      return make_error(Errc::store_failed, fmt::format("{}: cannot sync the data directory: {}",
+                                                        dir, std::strerror(e)));
     }
     ::close(dir_fd);
     return {};
@@ -223,26 +223,30 @@ class SqliteStore final : public Store {
       if (unsynced_.empty()) return;
       const std::size_t n = unsynced_.size();
       lock.unlock();
-      std::optional<Error> failure;
-      if (::fdatasync(wal_fd_) != 0) {
-        failure = make_error(Errc::store_failed,
-                             fmt::format("{}-wal: fdatasync failed ({}): the write is committed but "
-                                         "may not survive a power loss; the store takes no more "
-                                         "writes: restart it", path_, std::strerror(errno)));
-        log::error("sqlite WAL sync failed; refusing further writes", {{"error", failure->detail}});
+      // After a failed sync a later one may succeed with the pages lost (Linux reports a
+      // write-back error once): every write after it fails too.
+      if (!sync_error_ && ::fdatasync(wal_fd_) != 0) {
+        sync_error_ = make_error(
+            Errc::store_failed,
+            fmt::format("{}-wal: fdatasync failed ({}): the write is committed but may not "
+                        "survive a power loss; the store takes no more writes: restart it",
+                        path_, std::strerror(errno)));
+        log::error("sqlite WAL sync failed; refusing further writes",
+                   {{"error", sync_error_->detail}});
         sync_failed_.store(true);
       }
       lock.lock();
+      const auto end = unsynced_.begin() + static_cast<std::ptrdiff_t>(n);
       std::vector<Unsynced> synced(std::make_move_iterator(unsynced_.begin()),
-                                   std::make_move_iterator(unsynced_.begin() + static_cast<std::ptrdiff_t>(n)));
-      unsynced_.erase(unsynced_.begin(), unsynced_.begin() + static_cast<std::ptrdiff_t>(n));
+                                   std::make_move_iterator(end));
+      unsynced_.erase(unsynced_.begin(), end);
       lock.unlock();
       syncs_.fetch_add(1, std::memory_order_relaxed);
       synced_commits_.fetch_add(n, std::memory_order_relaxed);
       // Committed either way: the claimed jobs are running in the database, so they run.
       for (Unsynced& u : synced) {
         if (u.reserved) claim_hook_.deliver(std::move(u.claimed), *u.reserved);
-        complete_ops(u.ops, failure);
+        complete_ops(u.ops, sync_error_);
       }
     }
   }
@@ -1271,7 +1275,8 @@ class SqliteStore final : public Store {
   std::condition_variable sync_cv_;
   std::deque<Unsynced> unsynced_;  // guarded by sync_mutex_; the syncer takes from the front
   bool sync_stop_ = false;         // guarded by sync_mutex_
-  std::atomic<bool> sync_failed_{false};
+  std::optional<Error> sync_error_;  // the first failed sync's; syncer thread only
+  std::atomic<bool> sync_failed_{false};  // sync_error_ is set: enqueue() refuses writes
   std::atomic<std::uint64_t> syncs_{0}, synced_commits_{0};
   std::thread syncer_;
 };
