@@ -263,34 +263,19 @@ class SqliteStore final : public Store {
 
   bool submits_async() const override { return true; }
 
-  // Queued like submit()'s write, but nobody waits: the committing thread calls `done` after
-  // the commit. Committed on the caller's thread (an event loop's) only when the store is
-  // idle and commits without fsync, which takes tens of microseconds.
+  // Queued like submit()'s write, but nobody waits: the committing thread (the syncer, with
+  // fsync durability) calls `done` after the commit. Committed on the caller's thread (an
+  // event loop's) only when the store is idle, which takes tens of microseconds.
   void submit_async(NewJob nj, SubmitDone done) override {
     auto op = std::make_unique<AsyncSubmit>();
     op->params = boost::json::serialize(nj.job.params);
     if (!nj.secrets.empty()) op->secrets = boost::json::serialize(nj.secrets);
     op->job = std::move(nj);
     op->done_cb = std::move(done);
-    op->may_start_work = true;
     op->run = [this, raw = op.get()] {
       raw->result = do_submit(raw->job, raw->params, raw->secrets);
     };
-    op->complete = [](Op* o) {
-      std::unique_ptr<AsyncSubmit> self(static_cast<AsyncSubmit*>(o));
-      if (self->commit_error) {
-        self->done_cb(*self->commit_error);
-      } else if (self->result) {
-        self->done_cb(std::move(*self->result));
-      } else {
-        self->done_cb(make_error(Errc::store_failed, "the submit was not run"));
-      }
-    };
-    AsyncSubmit* raw = op.release();
-    if (auto refused = enqueue(raw, true)) {
-      std::unique_ptr<AsyncSubmit> self(raw);
-      self->done_cb(std::move(*refused));
-    }
+    enqueue_async(std::move(op));
   }
 
   Result<std::vector<ClaimedJob>> claim(const ClaimRequest& req) override {
@@ -314,23 +299,8 @@ class SqliteStore final : public Store {
     op->id = std::move(id);
     op->outcome = std::move(outcome);
     op->done_cb = std::move(done);
-    op->may_start_work = true;
     op->run = [this, raw = op.get()] { raw->result = do_finish(raw->id, raw->outcome); };
-    op->complete = [](Op* o) {
-      std::unique_ptr<AsyncFinish> self(static_cast<AsyncFinish*>(o));
-      if (self->commit_error) {
-        self->done_cb(*self->commit_error);
-      } else if (self->result) {
-        self->done_cb(std::move(*self->result));
-      } else {
-        self->done_cb(make_error(Errc::store_failed, "the finish was not run"));
-      }
-    };
-    AsyncFinish* raw = op.release();
-    if (auto refused = enqueue(raw, true)) {
-      std::unique_ptr<AsyncFinish> self(raw);
-      self->done_cb(std::move(*refused));
-    }
+    enqueue_async(std::move(op));
   }
 
   Result<Job> cancel(std::string_view id, const std::optional<std::string>& owner) override {
@@ -457,19 +427,43 @@ class SqliteStore final : public Store {
     // on the committing thread; it deletes the op.
     void (*complete)(Op*) = nullptr;
   };
-  struct AsyncSubmit : Op {
+  // A write nobody waits on, answered through done_cb with what `run` left in `result`.
+  template <class T>
+  struct AsyncWrite : Op {
+    std::optional<Result<T>> result;
+    std::function<void(Result<T>)> done_cb;
+  };
+  struct AsyncSubmit : AsyncWrite<Submitted> {
     NewJob job;
     std::string params;
     std::optional<std::string> secrets;
-    std::optional<Result<Submitted>> result;
-    SubmitDone done_cb;
   };
-  struct AsyncFinish : Op {
+  struct AsyncFinish : AsyncWrite<Job> {
     std::string id;
     Outcome outcome;
-    std::optional<Result<Job>> result;
-    FinishDone done_cb;
   };
+
+  // Queues a submit or finish whose `run` is set; the op deletes itself once answered (at
+  // once, if the store refuses it). Both may make work runnable.
+  template <class W>
+  void enqueue_async(std::unique_ptr<W> op) {
+    op->may_start_work = true;
+    op->complete = [](Op* o) {
+      std::unique_ptr<W> self(static_cast<W*>(o));
+      if (self->commit_error) {
+        self->done_cb(*self->commit_error);
+      } else if (self->result) {
+        self->done_cb(std::move(*self->result));
+      } else {
+        self->done_cb(make_error(Errc::store_failed, "the write was not run"));
+      }
+    };
+    W* raw = op.release();
+    if (auto refused = enqueue(raw, true)) {
+      std::unique_ptr<W> self(raw);
+      self->done_cb(std::move(*refused));
+    }
+  }
 
   template <class T>
   Result<T> write(const std::function<Result<T>()>& body, bool may_start_work = false,
