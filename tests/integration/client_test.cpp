@@ -117,7 +117,17 @@ TEST(Client, CancellingASubmitFutureCancelsTheJobOnTheServer) {
        std::this_thread::sleep_for(10ms)) {
     cancelled = f.cancel();
   }
-  ASSERT_TRUE(cancelled);
+  ASSERT_TRUE(cancelled) << [&] {
+    auto now = client.get("cancel-me");
+    const std::string server =
+        now ? std::string(to_string(now->state)) : "unknown: " + now.error().detail;
+    if (!f.done()) return fmt::format("the future is still running; the job is {}", server);
+    if (auto e = f.exception()) {
+      return fmt::format("the future failed: {}; the job is {}", exec::describe(e), server);
+    }
+    return fmt::format("the future holds the job as {}; the job is {}",
+                       to_string(f.result().state), server);
+  }();
   EXPECT_TRUE(f.cancelled());
   EXPECT_TRUE(f.done());
   ASSERT_TRUE(watch.wait_for(kHangGuard)) << [&] {

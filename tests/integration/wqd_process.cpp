@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -78,9 +79,15 @@ WqdProcess::~WqdProcess() {
     wait_exit();
   }
   if (reader_.joinable()) reader_.join();
-  // WQ_TEST_LOGS=1 shows the server's log when a test needs explaining.
-  if (std::getenv("WQ_TEST_LOGS")) {
-    for (const auto& line : lines_) std::fprintf(stderr, "wqd: %s\n", line.c_str());
+  // A failed test shows the end of its server's log (WQ_TEST_LOGS=1: all of it, always), so
+  // a failure seen once in CI can be explained from CI's output.
+  const bool all = std::getenv("WQ_TEST_LOGS") != nullptr;
+  if (all || ::testing::Test::HasFailure()) {
+    constexpr std::size_t kTail = 200;
+    const std::size_t from = all || lines_.size() <= kTail ? 0 : lines_.size() - kTail;
+    if (from > 0) std::fprintf(stderr, "wqd: (%zu earlier lines left out)\n", from);
+    for (std::size_t i = from; i < lines_.size(); ++i)
+      std::fprintf(stderr, "wqd: %s\n", lines_[i].c_str());
   }
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
