@@ -28,6 +28,7 @@
 #include <filesystem>
 #include <fstream>
 #include <latch>
+#include <mutex>
 #include <random>
 #include <semaphore>
 #include <thread>
@@ -241,7 +242,8 @@ W3Round w3_round(wq::Queue& q, int round, int jobs) {
   const auto commits0 = q.stats().store.commits;
   const auto cpu0 = CpuTimes::now();
   const auto t0 = SteadyClock::now();
-  std::atomic<bool> refused{false};
+  std::mutex refused_mutex;
+  std::string refused;
   {
     std::counting_semaphore<64> window(64);
     for (int i = 0; i < jobs; ++i) {
@@ -249,13 +251,16 @@ W3Round w3_round(wq::Queue& q, int round, int jobs) {
       // Distinct params per round: the same ones would dedup to the last round's jobs.
       wq::JobSpec spec{.task = "true", .params = {{"round", round}, {"i", i}}};
       q.submit_async(spec, [&](wq::Result<wq::Submitted> r) {
-        if (!r) refused = true;
+        if (!r) {
+          std::lock_guard lock(refused_mutex);
+          refused = r.error().detail;
+        }
         window.release();
       });
     }
     for (int k = 0; k < 64; ++k) window.acquire();  // all answered
   }
-  if (refused) throw std::runtime_error("W3: a submit was refused");
+  if (!refused.empty()) throw std::runtime_error("W3: a submit was refused: " + refused);
   wait_succeeded(q, before + jobs);
   const double rate = jobs / seconds_since(t0);
   return {rate, fmt::format("{}, {} commits", CpuTimes::now().per_job_since(cpu0, jobs),
@@ -264,8 +269,8 @@ W3Round w3_round(wq::Queue& q, int round, int jobs) {
 
 // The workload and the posix_spawn loop take turns, eight rounds each; each side's rate is
 // its jobs over its time summed across its rounds. This VM's cost of a /bin/true (its CPU as a
-// child) drifts by 10-15% within a second: one pair measured one after the other read
-// 0.72-1.07 for the same build, eight alternating pairs 0.87-0.93 in four runs.
+// child) drifts by 10-15% within a second: one round of each, one after the other, read
+// 0.72-1.07 for the same build; eight rounds of each, alternating, 0.83-0.88 in five runs.
 // WQ_BENCH_W3_JOBS overrides the jobs per round (instructions per job under callgrind are the
 // difference between two counts, so start-up cancels out), WQ_BENCH_W3_ROUNDS the rounds;
 // WQ_BENCH_W3_BASELINE=0 runs one round without the posix_spawn loop.
