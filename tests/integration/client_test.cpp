@@ -122,6 +122,7 @@ TEST(Client, CancellingASubmitFutureCancelsTheJobOnTheServer) {
     const std::string server =
         now ? std::string(to_string(now->state)) : "unknown: " + now.error().detail;
     if (!f.done()) return fmt::format("the future is still running; the job is {}", server);
+    if (f.cancelled()) return fmt::format("the future was cancelled late; the job is {}", server);
     if (auto e = f.exception()) {
       return fmt::format("the future failed: {}; the job is {}", exec::describe(e), server);
     }
