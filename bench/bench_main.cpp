@@ -27,6 +27,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <latch>
 #include <mutex>
 #include <random>
@@ -70,37 +71,52 @@ struct W1Run {
   }
 };
 
+// Submits spec(i) for i = first, first + step, ... below n through submit_async with up to 64
+// in flight (a web handler's way: it answers when `done` runs), and returns once every submit
+// is answered: empty, or the detail of a refusal.
+std::string submit_windowed(wq::Queue& q, int first, int n, int step,
+                            const std::function<wq::JobSpec(int)>& spec) {
+  constexpr std::ptrdiff_t kWindow = 64;
+  std::counting_semaphore<kWindow> window(kWindow);
+  std::mutex refused_mutex;
+  std::string refused;
+  for (int i = first; i < n; i += step) {
+    window.acquire();
+    q.submit_async(spec(i), [&](wq::Result<wq::Submitted> r) {
+      if (!r) {
+        std::lock_guard lock(refused_mutex);
+        refused = r.error().detail;
+      }
+      window.release();
+    });
+  }
+  for (std::ptrdiff_t k = 0; k < kWindow; ++k) window.acquire();  // all answered
+  return refused;
+}
+
 W1Run w1_run(wq::Durability durability, int n, Submits how = Submits::async) {
   TempDir dir;
   wq::Queue q(config(dir.path, 8, durability));
   q.register_task("noop", [](wq::TaskContext&) {});
   constexpr int kSubmitters = 8;
-  constexpr std::ptrdiff_t kWindow = 64;
+  const auto noop = [](int i) { return wq::JobSpec{.task = "noop", .params = {{"i", i}}}; };
   std::mutex failed_mutex;
   std::string failed;
   const auto t0 = SteadyClock::now();
   std::vector<std::thread> threads;
   for (int t = 0; t < kSubmitters; ++t) {
     threads.emplace_back([&, t] {
-      std::counting_semaphore<kWindow> window(kWindow);
-      for (int i = t; i < n; i += kSubmitters) {
-        wq::JobSpec spec{.task = "noop", .params = {{"i", i}}};
-        if (how == Submits::blocking) {
-          auto r = q.submit(spec);
-          if (!r) throw std::runtime_error(r.error().detail);
-          continue;
-        }
-        window.acquire();
-        q.submit_async(spec, [&](wq::Result<wq::Submitted> r) {
-          if (!r) {
-            std::lock_guard lock(failed_mutex);
-            failed = r.error().detail;
-          }
-          window.release();
-        });
-      }
+      std::string refused;
       if (how == Submits::async) {
-        for (std::ptrdiff_t k = 0; k < kWindow; ++k) window.acquire();  // all answered
+        refused = submit_windowed(q, t, n, kSubmitters, noop);
+      } else {
+        for (int i = t; i < n && refused.empty(); i += kSubmitters) {
+          if (auto r = q.submit(noop(i)); !r) refused = r.error().detail;
+        }
+      }
+      if (!refused.empty()) {
+        std::lock_guard lock(failed_mutex);
+        failed = std::move(refused);
       }
     });
   }
@@ -230,8 +246,8 @@ int env_int(const char* name, int fallback) {
   return v != nullptr && *v != '\0' ? std::atoi(v) : fallback;
 }
 
-// One W3 round: `jobs` /bin/true jobs submitted as wqd submits them (submit_async, up to 64 in
-// flight, so submits share commits) and run to the end.
+// One W3 round: `jobs` /bin/true jobs submitted as wqd submits them (submit_windowed, so
+// submits share commits) and run to the end.
 struct W3Round {
   double rate = 0;  // jobs/s
   std::string cpu;  // CPU per job and commits
@@ -242,24 +258,10 @@ W3Round w3_round(wq::Queue& q, int round, int jobs) {
   const auto commits0 = q.stats().store.commits;
   const auto cpu0 = CpuTimes::now();
   const auto t0 = SteadyClock::now();
-  std::mutex refused_mutex;
-  std::string refused;
-  {
-    std::counting_semaphore<64> window(64);
-    for (int i = 0; i < jobs; ++i) {
-      window.acquire();
-      // Distinct params per round: the same ones would dedup to the last round's jobs.
-      wq::JobSpec spec{.task = "true", .params = {{"round", round}, {"i", i}}};
-      q.submit_async(spec, [&](wq::Result<wq::Submitted> r) {
-        if (!r) {
-          std::lock_guard lock(refused_mutex);
-          refused = r.error().detail;
-        }
-        window.release();
-      });
-    }
-    for (int k = 0; k < 64; ++k) window.acquire();  // all answered
-  }
+  // Distinct params per round: the same ones would dedup to the last round's jobs.
+  const std::string refused = submit_windowed(q, 0, jobs, 1, [round](int i) {
+    return wq::JobSpec{.task = "true", .params = {{"round", round}, {"i", i}}};
+  });
   if (!refused.empty()) throw std::runtime_error("W3: a submit was refused: " + refused);
   wait_succeeded(q, before + jobs);
   const double rate = jobs / seconds_since(t0);
