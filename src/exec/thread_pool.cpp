@@ -42,6 +42,7 @@ struct WorkQueue {
   void work() {
     for (;;) {
       std::shared_ptr<detail::Runnable> task;
+      bool wake = false;
       {
         std::unique_lock lock(mu);
         if (tasks.empty() && !stopping && !spinning) {
@@ -61,7 +62,9 @@ struct WorkQueue {
         task = std::move(tasks.front());
         tasks.pop_front();
         queued.store(tasks.size(), std::memory_order_relaxed);
+        wake = !tasks.empty() && wake_one_locked();
       }
+      if (wake) cv.notify_one();
       task->run();
     }
   }
@@ -85,10 +88,21 @@ struct WorkQueue {
       if (stopping) return false;
       tasks.push_back(std::move(task));
       queued.store(tasks.size(), std::memory_order_relaxed);
-      wake = idle > waking;
-      if (wake) ++waking;
+      wake = wake_one_locked();
     }
     if (wake) cv.notify_one();
+    return true;
+  }
+
+  // Whether to wake a sleeping worker for the queued tasks (counted in `waking` if so): only
+  // if none is on its way to them already, woken or spinning. Wake-ups cascade instead: a
+  // worker that takes a task and leaves others queued wakes the next (work()). Tasks pushed
+  // in a burst then cost their pusher one wake-up, not one each, and short tasks are done by
+  // the workers already awake: the store's writer, delivering a batch of claimed jobs, made
+  // a futex call a job.
+  bool wake_one_locked() {
+    if (spinning || waking > 0 || idle == 0) return false;
+    ++waking;
     return true;
   }
 };

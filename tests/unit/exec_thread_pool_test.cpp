@@ -14,6 +14,7 @@
 namespace wq::exec {
 namespace {
 
+using test::Counter;
 using test::Gate;
 using test::kWait;
 
@@ -91,6 +92,39 @@ TEST(ThreadPool, QueuedWorkStillRunsAfterShutdownWithoutWaiting) {
   release.open();
   EXPECT_TRUE(first.result(kWait));
   for (int i = 0; i < 10; ++i) EXPECT_EQ(rest[i].result(kWait), i);
+}
+
+// The pool wakes one sleeping worker for a burst and each worker that takes a task wakes the
+// next while tasks are left: every idle thread must still end up running one. Each task here
+// waits until all of them run at once, so a wake-up lost on the way leaves them waiting.
+TEST(ThreadPool, ABurstOfTasksOccupiesEveryIdleThread) {
+  for (const std::size_t threads : {2u, 3u, 8u}) {
+    ThreadPool pool(threads, "burst-pool");
+    for (int round = 0; round < 50; ++round) {
+      Counter running;
+      std::vector<Future<bool>> all;
+      for (std::size_t i = 0; i < threads; ++i) {
+        all.push_back(pool.submit([&running, threads] {
+          running.add(1);
+          return running.wait_for_at_least(static_cast<int>(threads));
+        }));
+      }
+      for (auto& f : all) ASSERT_TRUE(f.result(kWait)) << threads << " threads, round " << round;
+    }
+  }
+}
+
+// Tasks queued behind busy workers run once a worker frees up, while the others stay busy.
+TEST(ThreadPool, TasksQueuedWhileEveryThreadIsBusyRunAsThreadsFreeUp) {
+  ThreadPool pool(3, "busy-pool");
+  Gate release;
+  std::vector<Future<bool>> blockers;
+  for (int i = 0; i < 2; ++i) blockers.push_back(pool.submit([&] { return release.wait(); }));
+  std::vector<Future<int>> rest;
+  for (int i = 0; i < 100; ++i) rest.push_back(pool.submit([i] { return i; }));
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(rest[i].result(kWait), i);  // on the third thread
+  release.open();
+  for (auto& b : blockers) EXPECT_TRUE(b.result(kWait));
 }
 
 TEST(Sync, RunsWorkInlineOnTheCallingThread) {
