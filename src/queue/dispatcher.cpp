@@ -512,9 +512,9 @@ void Dispatcher::complete(const std::string& id, Ending ending) {
   outcome.seq = r.job.seq + 1;
   if (!output_unused) results_.discard(r.attempt);
   const JobState state = outcome.state;
-  // A store with its own writer or syncer (PostgreSQL; SQLite with fsync durability) calls
-  // back on that thread after the commit: this thread (a function pool's worker) goes on to
-  // its next job instead of sleeping until then.
+  // A store with its own writer (PostgreSQL, SQLite) calls back on that thread after the
+  // commit: this thread (a function pool's worker) goes on to its next job instead of
+  // sleeping until then.
   store_.finish_async(
       id, std::move(outcome),
       [this, id, r = std::move(r), state, retried, ended, caller = std::this_thread::get_id()](
