@@ -25,6 +25,12 @@ int io_threads(const ServerConfig& c) {
   return std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, 4);
 }
 
+std::vector<std::unique_ptr<asio::io_context>> make_iocs(int n) {
+  std::vector<std::unique_ptr<asio::io_context>> iocs;
+  for (int i = 0; i < n; ++i) iocs.push_back(std::make_unique<asio::io_context>(1));
+  return iocs;
+}
+
 void log_exception(std::exception_ptr e, std::string_view what) {
   if (!e) return;
   try {
@@ -65,10 +71,11 @@ Server::Server(Queue& queue, ServerConfig config, Authenticator auth)
       auth_(std::move(auth)),
       streams_(config_.max_streams),
       finished_jobs_(queue_, queue_.config().store_url().starts_with("sqlite:")),
+      iocs_(make_iocs(io_threads(config_))),
       blocking_(static_cast<std::size_t>(std::max(8, 4 * io_threads(config_)))),
       env_{queue_, config_, auth_, metrics_, streams_, finished_jobs_, blocking_, draining_},
-      acceptor_(asio::make_strand(ioc_)),
-      signals_(ioc_, SIGINT, SIGTERM) {}
+      acceptor_(*iocs_.front()),
+      signals_(*iocs_.front(), SIGINT, SIGTERM) {}
 
 Server::~Server() {
   if (stopper_.joinable()) stopper_.join();
@@ -92,7 +99,8 @@ Result<tcp::endpoint> Server::listen() {
 
 asio::awaitable<void> Server::accept_loop() {
   while (acceptor_.is_open()) {
-    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_),
+    asio::io_context& ioc = *iocs_[next_ioc_++ % iocs_.size()];
+    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc),
                                                         asio::as_tuple(asio::use_awaitable));
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) break;
     if (ec) {
@@ -110,7 +118,7 @@ asio::awaitable<void> Server::accept_loop() {
 }
 
 void Server::run() {
-  work_.emplace(ioc_.get_executor());
+  for (auto& ioc : iocs_) work_.push_back(asio::make_work_guard(*ioc));
   signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
     if (ec) return;
     log::info("signal received; shutting down", {{"signal", signal}});
@@ -124,14 +132,14 @@ void Server::run() {
   // This thread first: once a wq-http thread exists, every HTTP thread is under the policy.
   run::run_as_batch();
   std::vector<std::thread> threads;
-  for (int i = 1; i < io_threads(config_); ++i) {
-    threads.emplace_back([this] {
+  for (std::size_t i = 1; i < iocs_.size(); ++i) {
+    threads.emplace_back([this, i] {
       run::run_as_batch();
       pthread_setname_np(pthread_self(), "wq-http");  // after: named means batch (tests)
-      ioc_.run();
+      iocs_[i]->run();
     });
   }
-  ioc_.run();
+  iocs_.front()->run();
   for (auto& t : threads) t.join();
   if (stopper_.joinable()) stopper_.join();
 }
@@ -154,7 +162,7 @@ void Server::drain() {
   queue_.stop(config_.shutdown_grace);
   streams_.close_all();
   connections_.close_idle();
-  asio::post(ioc_, [this] { work_.reset(); });
+  asio::post(*iocs_.front(), [this] { work_.clear(); });
   log::info("drained: jobs stopped, streams closed");
 }
 
