@@ -5,12 +5,14 @@
 # load average as a "#" line: the machine is shared, so compare ratios from one run.
 #   HTTP-GET  GET /v1/jobs/{id}, keep-alive, wrk -t2 -c64, beside a private nginx serving the
 #             same bytes as a static file, in the same run (target >= 40,000 req/s)
-#   HTTP-W1   10,000 no-op submits from 8 keep-alive connections, durable, each job finished
+#   HTTP-W1   10,000 no-op submits from 8 keep-alive connections, durable, each job finished;
+#             five rounds against one server, the rate over all of them
 #   HTTP-W2   one job at a time: POST sent -> task start (p50 target < 0.2 ms), -> done seen
 #   FANOUT    10,000 SSE streams on one job: progress line -> last stream (p50/p99 over the
 #             lines), server RSS per stream; FANOUT-fn the same from a function task
-# Sizes: HTTP_GET_SECONDS (5), HTTP_W1_N (10000), HTTP_W2_N (300), FANOUT_STREAMS (10000),
-# FANOUT_LINES (10), FANOUT_INTERVAL_MS (1000). The build directory is $WQ_BUILD_DIR.
+# Sizes: HTTP_GET_SECONDS (5), HTTP_W1_N (10000), HTTP_W1_ROUNDS (5), HTTP_W2_N (300),
+# FANOUT_STREAMS (10000), FANOUT_LINES (10), FANOUT_INTERVAL_MS (1000). The build directory is
+# $WQ_BUILD_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${WQ_BUILD_DIR:-build}
@@ -135,7 +137,7 @@ EOF
 http_w1() {
   load HTTP-W1
   start_server w1
-  "$client" w1 "$PORT" "$SERVER_PID" "${HTTP_W1_N:-10000}" 8
+  "$client" w1 "$PORT" "$SERVER_PID" "${HTTP_W1_N:-10000}" 8 "${HTTP_W1_ROUNDS:-5}"
   stop_pid "$SERVER_PID"
 }
 

@@ -45,7 +45,7 @@ case "$workload" in
     run() { "$client" gets "$port" "/v1/jobs/$id" "$1"; }
     per=$n unit=instr/request ;;
   W1)
-    run() { WQ_W1_POLL_US=50000 "$client" w1 "$port" "$pid" "$1" 8 >/dev/null; }
+    run() { WQ_W1_POLL_US=50000 "$client" w1 "$port" "$pid" "$1" 8 1 >/dev/null; }
     per=$((n + 100)) unit=instr/job ;;
   FANOUT)
     # N streams on one function-task job, 5 progress lines 300 ms apart, opening included.

@@ -1,5 +1,5 @@
 // wq-bench-http: the client side of the HTTP benchmarks, run against wq-bench-http-server by
-// bench/http.sh. A deliberately small client (blocking sockets, or epoll for the fan-out) so
+// bench/http.sh. A deliberately small client (blocking sockets, with epoll for w1 and fanout) so
 // that the server, which shares the machine's cores with it, gets most of the CPU.
 //
 //   wq-bench-http submit PORT TASK          creates one job, prints its id (HTTP-GET's target)
@@ -7,10 +7,12 @@
 //   wq-bench-http gets PORT TARGET N        N keep-alive GETs of TARGET on one connection, each
 //                                           answered 200 (bench/http_callgrind.sh's GET load)
 //   wq-bench-http free-port                 prints a loopback TCP port free at the moment
-//   wq-bench-http w1 PORT PID [N] [CONNS]   HTTP-W1: N no-op submits from CONNS keep-alive
-//                                           connections, each awaited; wall time from the first
-//                                           submit to the server counting the N-th job finished;
-//                                           server CPU (of PID) per job
+//   wq-bench-http w1 PORT PID [N] [CONNS] [ROUNDS]
+//                                           HTTP-W1: ROUNDS (5) rounds of N no-op submits from
+//                                           CONNS keep-alive connections, each awaited; a round's
+//                                           wall time runs from its first submit to the server
+//                                           counting its N-th job finished; the rate is over all
+//                                           rounds; server CPU (of PID) per job
 //   wq-bench-http w2 PORT [N] [WARM]        HTTP-W2: one job at a time, submit -> the task's start
 //                                           stamp, and -> the client learning it finished
 //   wq-bench-http fanout PORT PID TASK STREAMS LINES INTERVAL_MS
@@ -23,10 +25,11 @@
 // Each workload prints RESULT lines (DESIGN §10). Clocks: CLOCK_MONOTONIC (steady_clock) in
 // every process, so stamps from the server and its children compare with the client's.
 //
-// Threading: w1 runs one thread per connection; everything else is single-threaded.
+// Threading: single-threaded; w1 and fanout wait on their connections with epoll.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -117,6 +120,16 @@ class Conn {
   Conn& operator=(const Conn&) = delete;
 
   Reply request(std::string_view method, std::string_view target, std::string_view body = {}) {
+    send_request(method, target, body);
+    std::optional<Reply> r;
+    while (!(r = parse_reply())) fill();
+    return std::move(*r);
+  }
+
+  // The two halves of request(), for a caller that waits on many connections (epoll): sends
+  // the whole request (the socket is blocking), then, each time fd() is readable, read_some()
+  // until it returns the reply.
+  void send_request(std::string_view method, std::string_view target, std::string_view body = {}) {
     std::string out = fmt::format("{} {} HTTP/1.1\r\nHost: 127.0.0.1\r\n", method, target);
     if (!body.empty())
       out += fmt::format("Content-Type: application/json\r\nContent-Length: {}\r\n", body.size());
@@ -127,8 +140,12 @@ class Conn {
       if (n <= 0) fail(fmt::format("send: {}", std::strerror(errno)));
       sent += static_cast<std::size_t>(n);
     }
-    return read_reply();
   }
+  std::optional<Reply> read_some() {
+    fill();
+    return parse_reply();
+  }
+  int fd() const { return fd_; }
 
  private:
   void fill() {
@@ -138,9 +155,10 @@ class Conn {
     buf_.append(chunk, static_cast<std::size_t>(n));
   }
 
-  Reply read_reply() {
-    std::size_t end;
-    while ((end = buf_.find("\r\n\r\n")) == std::string::npos) fill();
+  // The first reply in the buffer, taken out of it, once it is whole.
+  std::optional<Reply> parse_reply() {
+    const std::size_t end = buf_.find("\r\n\r\n");
+    if (end == std::string::npos) return std::nullopt;
     Reply r;
     r.status = std::atoi(buf_.c_str() + 9);  // "HTTP/1.1 200"
     std::size_t length = 0;
@@ -154,7 +172,7 @@ class Conn {
       pos = next;
     }
     const std::size_t total = end + 4 + length;
-    while (buf_.size() < total) fill();
+    if (buf_.size() < total) return std::nullopt;
     r.body = buf_.substr(end + 4, length);
     buf_.erase(0, total);
     return r;
@@ -174,11 +192,18 @@ std::string string_field(std::string_view body, std::string_view name) {
   return std::string(body.substr(start, body.find('"', start) - start));
 }
 
-std::string submit(Conn& c, std::string_view task, const std::string& params) {
-  auto r = c.request("POST", "/v1/jobs", fmt::format(R"({{"task":"{}","params":{}}})", task, params));
+std::string submit_body(std::string_view task, const std::string& params) {
+  return fmt::format(R"({{"task":"{}","params":{}}})", task, params);
+}
+
+std::string submitted_id(std::string_view task, const Reply& r) {
   if (r.status != 201 && r.status != 200)
     fail(fmt::format("submit {}: HTTP {} {}", task, r.status, r.body));
   return string_field(r.body, "id");
+}
+
+std::string submit(Conn& c, std::string_view task, const std::string& params) {
+  return submitted_id(task, c.request("POST", "/v1/jobs", submit_body(task, params)));
 }
 
 bool terminal(std::string_view state) {
@@ -227,7 +252,59 @@ double cpu_seconds_of(int pid) {
   return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-int w1(unsigned short port, int pid, int n, int conns) {
+// One HTTP-W1 round: n no-op submits over the connections `cs`, then the wait until the server
+// counts them finished (`monitor` polls /metrics). Returns the round's wall time, and its
+// submits' alone in `submit_seconds`.
+double w1_round(std::vector<std::unique_ptr<Conn>>& cs, Conn& monitor, int n, int run, int round,
+                double& submit_seconds) {
+  const auto base = finished(monitor);
+  // One thread waits on all connections (epoll) and answers each reply with the connection's
+  // next submit: a wake-up serves every reply that arrived meanwhile. (A thread a connection
+  // cost the client 8 context switches where this costs one, on the cores the server uses.)
+  const int epoll = epoll_create1(EPOLL_CLOEXEC);
+  if (epoll < 0) fail(fmt::format("epoll_create1: {}", std::strerror(errno)));
+  int next = 0;  // the next submit's number
+  auto send_next = [&](Conn& c) {
+    c.send_request("POST", "/v1/jobs",
+                   submit_body("noop", fmt::format(R"({{"i":{},"round":{},"run":{}}})", next++,
+                                                   round, run)));
+  };
+  const auto t0 = now_ns();
+  for (std::size_t t = 0; t < cs.size(); ++t) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u32 = static_cast<std::uint32_t>(t);
+    if (epoll_ctl(epoll, EPOLL_CTL_ADD, cs[t]->fd(), &ev) != 0)
+      fail(fmt::format("epoll_ctl: {}", std::strerror(errno)));
+    if (next < n) send_next(*cs[t]);
+  }
+  for (int answered = 0; answered < n;) {
+    epoll_event evs[64];
+    const int ready = epoll_wait(epoll, evs, 64, 30'000);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) fail(ready == 0 ? "no reply to a submit for 30 s" : std::strerror(errno));
+    for (int e = 0; e < ready; ++e) {
+      Conn& c = *cs[evs[e].data.u32];
+      auto reply = c.read_some();
+      if (!reply) continue;
+      submitted_id("noop", *reply);
+      ++answered;
+      if (next < n) send_next(c);
+    }
+  }
+  ::close(epoll);
+  submit_seconds = ms(now_ns() - t0) / 1000.0;
+  // Polled every 0.5 ms, or every $WQ_W1_POLL_US (bench/http_callgrind.sh polls rarely, so
+  // that /metrics answers do not swamp the instruction count of the jobs).
+  const char* poll_env = std::getenv("WQ_W1_POLL_US");
+  const auto poll = std::chrono::microseconds(poll_env ? std::atoi(poll_env) : 500);
+  while (finished(monitor) < base + static_cast<std::uint64_t>(n)) std::this_thread::sleep_for(poll);
+  return ms(now_ns() - t0) / 1000.0;
+}
+
+// Rounds, because this VM's speed drifts by a quarter within seconds (a CPU loop timed twice
+// in a row: 247 and 319 ms): one round of 0.6 s measures the VM of that moment.
+int w1(unsigned short port, int pid, int n, int conns, int rounds) {
   // Params unique to this run: a second run against the same server must not dedup to the
   // first run's jobs (they succeeded, so their keys return them and nothing new would finish).
   const int run = ::getpid();
@@ -238,33 +315,26 @@ int w1(unsigned short port, int pid, int n, int conns) {
     while (finished(c) < before + 100) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   Conn monitor(port);
-  const auto base = finished(monitor);
-  const double cpu0 = cpu_seconds_of(pid);
-  std::vector<std::thread> threads;
-  std::atomic<bool> go{false};
   std::vector<std::unique_ptr<Conn>> cs;
   for (int t = 0; t < conns; ++t) cs.push_back(std::make_unique<Conn>(port));
-  const auto t0 = now_ns();
-  for (int t = 0; t < conns; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = t; i < n; i += conns)
-        submit(*cs[t], "noop", fmt::format(R"({{"i":{},"run":{}}})", i, run));
-    });
+  const double cpu0 = cpu_seconds_of(pid);
+  double wall = 0, submit_wall = 0;
+  std::vector<std::string> each;
+  for (int round = 0; round < rounds; ++round) {
+    double submit_seconds = 0;
+    const double seconds = w1_round(cs, monitor, n, run, round, submit_seconds);
+    wall += seconds;
+    submit_wall += submit_seconds;
+    each.push_back(fmt::format("{:.0f}", n / seconds));
   }
-  for (auto& th : threads) th.join();
-  const auto submitted = now_ns();
-  // Polled every 0.5 ms, or every $WQ_W1_POLL_US (bench/http_callgrind.sh polls rarely, so
-  // that /metrics answers do not swamp the instruction count of the jobs).
-  const char* poll_env = std::getenv("WQ_W1_POLL_US");
-  const auto poll = std::chrono::microseconds(poll_env ? std::atoi(poll_env) : 500);
-  while (finished(monitor) < base + static_cast<std::uint64_t>(n)) std::this_thread::sleep_for(poll);
-  const double wall = ms(now_ns() - t0) / 1000.0;
   const double cpu = cpu_seconds_of(pid) - cpu0;
-  result("HTTP-W1", n / wall, "jobs/s", 15000,
-         fmt::format("{} no-op submits over {} keep-alive connections, each awaited, durability "
-                     "process; to the {}th job finished; submits alone {:.0f}/s; server CPU "
-                     "{:.1f} us/job; target >= 15000",
-                     n, conns, n, n / (ms(submitted - t0) / 1000.0), cpu * 1e6 / n));
+  const double jobs = static_cast<double>(n) * rounds;
+  result("HTTP-W1", jobs / wall, "jobs/s", 15000,
+         fmt::format("{} rounds ({} jobs/s) of {} no-op submits over {} keep-alive connections, "
+                     "each awaited, durability process; each round to its {}th job finished; "
+                     "submits alone {:.0f}/s; server CPU {:.1f} us/job; target >= 15000",
+                     rounds, fmt::join(each, " "), n, conns, n, jobs / submit_wall,
+                     cpu * 1e6 / jobs));
   return 0;
 }
 
@@ -560,14 +630,15 @@ int main(int argc, char** argv) {
   }
   if (mode == "free-port") return free_port();
   if (mode == "w1" && argc >= 4)
-    return w1(port, std::atoi(argv[3]), arg_int(argc, argv, 4, 10000), arg_int(argc, argv, 5, 8));
+    return w1(port, std::atoi(argv[3]), arg_int(argc, argv, 4, 10000), arg_int(argc, argv, 5, 8),
+              arg_int(argc, argv, 6, 5));
   if (mode == "w2" && argc >= 3) return w2(port, arg_int(argc, argv, 3, 300), arg_int(argc, argv, 4, 20));
   if (mode == "fanout" && argc == 8)
     return fanout(port, std::atoi(argv[3]), argv[4], std::atoi(argv[5]), std::atoi(argv[6]),
                   std::atoi(argv[7]));
   if (mode == "child" && argc == 5) return child(argv[2], std::atoi(argv[3]), std::atoi(argv[4]));
   std::fprintf(stderr,
-               "usage: wq-bench-http submit PORT TASK | get PORT TARGET | gets PORT TARGET N | free-port | w1 PORT SERVER_PID [N] [CONNS] | "
+               "usage: wq-bench-http submit PORT TASK | get PORT TARGET | gets PORT TARGET N | free-port | w1 PORT SERVER_PID [N] [CONNS] [ROUNDS] | "
                "w2 PORT [N] [WARM] | fanout PORT SERVER_PID TASK STREAMS LINES INTERVAL_MS | "
                "child GO LINES INTERVAL_MS\n");
   return 2;
