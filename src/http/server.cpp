@@ -72,7 +72,7 @@ Server::Server(Queue& queue, ServerConfig config, Authenticator auth)
       streams_(config_.max_streams),
       finished_jobs_(queue_, queue_.config().store_url().starts_with("sqlite:")),
       iocs_(make_iocs(io_threads(config_))),
-      blocking_(static_cast<std::size_t>(std::max(8, 4 * io_threads(config_)))),
+      blocking_(std::max<std::size_t>(8, 4 * iocs_.size())),
       env_{queue_, config_, auth_, metrics_, streams_, finished_jobs_, blocking_, draining_},
       acceptor_(*iocs_.front()),
       signals_(*iocs_.front(), SIGINT, SIGTERM) {}

@@ -1,7 +1,7 @@
-// wqd's HTTP server: an io_context per thread on a small pool of threads, a coroutine per
-// connection (never a thread per connection), and a blocking pool for store calls. Shutdown drains:
-// stop accepting, close idle connections, let running jobs finish for server.shutdown_grace
-// (Queue::stop), then end every open event stream with a final event.
+// wqd's HTTP server: a small pool of threads with an io_context each, a coroutine per
+// connection (never a thread per connection), and a blocking pool for store calls. Shutdown
+// drains: stop accepting, close idle connections, let running jobs finish for
+// server.shutdown_grace (Queue::stop), then end every open event stream with a final event.
 //
 // Threading: construct, listen() and run() on one thread; run() blocks until the drain is
 // complete, serving on the calling thread and on server.threads - 1 more ("wq-http"). Each
@@ -10,11 +10,10 @@
 // 14,480 against 15,700 jobs/s in 10 alternating runs, 82.5 against 79.5 us of server CPU a
 // job. The price: a thread cannot take over another's connections, so FANOUT's last stream
 // waits for the busier thread; its p50 was 90-128 against 78-115 ms in nine runs each.)
-// All are under
-// SCHED_BATCH like the job threads (run/batch_policy.hpp): an HTTP thread woken by a request or
-// by the store's answer does not preempt the thread running, most often the store's writer in
-// the middle of the batch every request waits for. shutdown() is safe from any thread; SIGINT
-// and SIGTERM call it.
+// All are under SCHED_BATCH like the job threads (run/batch_policy.hpp): an HTTP thread woken
+// by a request or by the store's answer does not preempt the thread running, most often the
+// store's writer in the middle of the batch every request waits for. shutdown() is safe from
+// any thread; SIGINT and SIGTERM call it.
 #pragma once
 
 #include <atomic>
