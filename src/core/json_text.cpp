@@ -52,37 +52,41 @@ void append_number(Number n, std::string& out) {
 // The two forms differ only in object key order and in how a double is written.
 enum class Form { plain, canonical };
 
+void append_value(const boost::json::value& v, Form form, std::string& out);
+
+void append_object(const boost::json::object& obj, Form form, std::string& out) {
+  if (form == Form::plain) {  // in its own order: no sorted copy (an allocation) to make
+    out += '{';
+    bool first = true;
+    for (const auto& kv : obj) {
+      if (!first) out += ',';
+      first = false;
+      append_string(kv.key(), out);
+      out += ':';
+      append_value(kv.value(), form, out);
+    }
+    out += '}';
+    return;
+  }
+  std::vector<const boost::json::key_value_pair*> items;
+  items.reserve(obj.size());
+  for (const auto& kv : obj) items.push_back(&kv);
+  std::sort(items.begin(), items.end(), [](auto* x, auto* y) { return x->key() < y->key(); });
+  out += '{';
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    append_string(items[i]->key(), out);
+    out += ':';
+    append_value(items[i]->value(), form, out);
+  }
+  out += '}';
+}
+
 void append_value(const boost::json::value& v, Form form, std::string& out) {
   switch (v.kind()) {
-    case boost::json::kind::object: {
-      const auto& obj = v.get_object();
-      if (form == Form::plain) {  // in its own order: no sorted copy (an allocation) to make
-        out += '{';
-        bool first = true;
-        for (const auto& kv : obj) {
-          if (!first) out += ',';
-          first = false;
-          append_string(kv.key(), out);
-          out += ':';
-          append_value(kv.value(), form, out);
-        }
-        out += '}';
-        return;
-      }
-      std::vector<const boost::json::key_value_pair*> items;
-      items.reserve(obj.size());
-      for (const auto& kv : obj) items.push_back(&kv);
-      std::sort(items.begin(), items.end(), [](auto* x, auto* y) { return x->key() < y->key(); });
-      out += '{';
-      for (std::size_t i = 0; i < items.size(); ++i) {
-        if (i) out += ',';
-        append_string(items[i]->key(), out);
-        out += ':';
-        append_value(items[i]->value(), form, out);
-      }
-      out += '}';
+    case boost::json::kind::object:
+      append_object(v.get_object(), form, out);
       return;
-    }
     case boost::json::kind::array: {
       out += '[';
       bool first = true;
@@ -135,6 +139,10 @@ void append_json_text(const boost::json::value& v, std::string& out) {
   append_value(v, Form::plain, out);
 }
 
+void append_json_text(const boost::json::object& o, std::string& out) {
+  append_object(o, Form::plain, out);
+}
+
 std::string json_text(const boost::json::value& v) {
   std::string out;
   append_json_text(v, out);
@@ -144,6 +152,12 @@ std::string json_text(const boost::json::value& v) {
 std::string canonical_json(const boost::json::value& v) {
   std::string out;
   append_value(v, Form::canonical, out);
+  return out;
+}
+
+std::string canonical_json(const boost::json::object& o) {
+  std::string out;
+  append_object(o, Form::canonical, out);
   return out;
 }
 

@@ -42,6 +42,16 @@ bool needs_output_file(const TaskEntry& task) {
                       }));
 }
 
+// A copy of `job` without its params, which the dispatcher's record of a running job never
+// reads: copying them cost a dozen allocations a job (two copies, each a table and a key
+// apiece), on the store's writer thread and the workers'. `job` keeps its params.
+Job without_params(Job& job) {
+  boost::json::object params = std::move(job.params);
+  Job copy = job;
+  job.params = std::move(params);
+  return copy;
+}
+
 Millis backoff(const TaskConfig& t, int attempt) {
   Millis d = t.retry_backoff;
   for (int i = 1; i < attempt && d < t.retry_backoff_max; ++i) d *= 2;
@@ -210,8 +220,8 @@ void Dispatcher::deliver(std::vector<ClaimedJob> claimed, const ClaimRequest& re
     }
     if (overlapped_ && claimed.size() < reserved.max_jobs) wake_ = true;  // see reserve_claim()
     if (reserved_ == 0) overlapped_ = false;
-    for (const auto& c : claimed) {
-      Running r{c.job, tasks_.find(c.job.task), {}};
+    for (auto& c : claimed) {
+      Running r{without_params(c.job), tasks_.find(c.job.task), {}};
       if (r.task && r.task->fn && c.job.timeout) {
         r.deadline = SteadyClock::now() + *c.job.timeout;
         reschedule_ = true;  // the dispatcher thread enforces it: wake it for the new deadline
@@ -328,7 +338,7 @@ void Dispatcher::launch(ClaimedJob claimed) {
     if (auto it = running_.find(id); it != running_.end()) it->second.attempt = *attempt;
   }
   if (task->fn) {
-    start_function(id, *task, claimed, *attempt);
+    start_function(id, *task, std::move(claimed), *attempt);
   } else {
     start_command(id, *task, claimed, *attempt);
   }
@@ -378,10 +388,13 @@ void Dispatcher::start_command(const std::string& id, const TaskEntry& task,
   if (attach_run(id, run_id)) commands_->cancel(run_id);
 }
 
-void Dispatcher::start_function(const std::string& id, const TaskEntry& task,
-                                const ClaimedJob& claimed, const ResultDir::Attempt& attempt) {
-  run::FunctionSpec spec{claimed.job, claimed.job.params, attempt.output, task.fn};
-  for (const auto& kv : claimed.secrets) spec.params[kv.key()] = kv.value();
+void Dispatcher::start_function(const std::string& id, const TaskEntry& task, ClaimedJob claimed,
+                                const ResultDir::Attempt& attempt) {
+  run::FunctionSpec spec{std::move(claimed.job), std::nullopt, attempt.output, task.fn};
+  if (!claimed.secrets.empty()) {
+    spec.params = spec.job.params;
+    for (const auto& kv : claimed.secrets) (*spec.params)[kv.key()] = kv.value();
+  }
   const auto run_id = functions_->start(
       std::move(spec),
       [this, id](double f, std::optional<std::string> m) { on_progress(id, f, std::move(m)); },

@@ -103,7 +103,7 @@ class Dispatcher {
   std::size_t busy_slots_locked(const std::string& task) const;
   void start_command(const std::string& id, const TaskEntry& task, const ClaimedJob& claimed,
                      const ResultDir::Attempt& attempt);
-  void start_function(const std::string& id, const TaskEntry& task, const ClaimedJob& claimed,
+  void start_function(const std::string& id, const TaskEntry& task, ClaimedJob claimed,
                       const ResultDir::Attempt& attempt);
   void on_progress(const std::string& id, double fraction, std::optional<std::string> message);
   // Decides the attempt's outcome and hands it to the store; recorded() follows once it is

@@ -22,7 +22,9 @@ class Context final : public TaskContext {
       : spec_(spec), token_(std::move(token)), progress_(progress) {}
 
   const Job& job() const override { return spec_.job; }
-  const boost::json::object& params() const override { return spec_.params; }
+  const boost::json::object& params() const override {
+    return spec_.params ? *spec_.params : spec_.job.params;
+  }
 
   void progress(double fraction, std::optional<std::string> message) override {
     if (!std::isfinite(fraction)) return;
@@ -33,7 +35,8 @@ class Context final : public TaskContext {
   std::stop_token stop_token() const override { return token_; }
   const std::filesystem::path& output_path() const override {
     output_used_ = true;
-    return spec_.output;
+    if (!output_) output_.emplace(spec_.output);
+    return *output_;
   }
 
   bool output_used() const { return output_used_; }
@@ -52,6 +55,9 @@ class Context final : public TaskContext {
   std::stop_token token_;
   FunctionRunner::ProgressFn& progress_;
   mutable bool output_used_ = false;  // only the task's own thread sets and reads it
+  // Built on first use: parsing a path into its components allocates, and most tasks return
+  // no file.
+  mutable std::optional<std::filesystem::path> output_;
 };
 
 }  // namespace

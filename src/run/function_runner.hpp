@@ -23,8 +23,10 @@ namespace wq::run {
 
 struct FunctionSpec {
   Job job;
-  boost::json::object params;  // all params, secrets included
-  std::filesystem::path output;
+  // All params with the secrets merged in; unset when there are no secrets (job.params are
+  // all of them): no copy of them a job.
+  std::optional<boost::json::object> params;
+  std::string output;  // made a std::filesystem::path only if the task asks for it
   TaskFn fn;
 };
 

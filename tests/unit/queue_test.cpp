@@ -93,6 +93,48 @@ TEST_F(QueueTest, FunctionTaskReportsProgressAndPublishesItsResult) {
   EXPECT_EQ(q.get(job.id)->result_size, 9u);
 }
 
+TEST_F(QueueTest, AFunctionTaskSeesItsSecretParamsButTheJobNeverHoldsThem) {
+  Queue q(config());
+  TaskConfig options;
+  options.params = {ParamSpec{"user"}, ParamSpec{"token", true, true}};
+  std::mutex m;
+  boost::json::object seen_params, seen_job_params;
+  q.register_task(
+      "login",
+      [&](TaskContext& ctx) {
+        std::lock_guard lock(m);
+        seen_params = ctx.params();
+        seen_job_params = ctx.job().params;
+      },
+      options);
+  Job job = submit(q, spec("login", {{"user", "ada"}, {"token", "s3cret"}}));
+  auto seen = test::collect(q, job.id);
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.back().state, JobState::succeeded);
+  std::lock_guard lock(m);
+  EXPECT_EQ(seen_params, (boost::json::object{{"user", "ada"}, {"token", "s3cret"}}));
+  EXPECT_EQ(seen_job_params, (boost::json::object{{"user", "ada"}}));
+  EXPECT_EQ(q.get(job.id)->params, (boost::json::object{{"user", "ada"}}));
+}
+
+TEST_F(QueueTest, AFunctionTaskWithoutSecretsSeesTheJobsParams) {
+  Queue q(config());
+  std::mutex m;
+  boost::json::object seen_params, seen_job_params;
+  q.register_task("echo", [&](TaskContext& ctx) {
+    std::lock_guard lock(m);
+    seen_params = ctx.params();
+    seen_job_params = ctx.job().params;
+  });
+  Job job = submit(q, spec("echo", {{"n", 3}}));
+  auto seen = test::collect(q, job.id);
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.back().state, JobState::succeeded);
+  std::lock_guard lock(m);
+  EXPECT_EQ(seen_params, (boost::json::object{{"n", 3}}));
+  EXPECT_EQ(seen_job_params, seen_params);
+}
+
 TEST_F(QueueTest, AFunctionWritingItsOutputPathPublishesTheFileAndNoAttemptLeavesOneBehind) {
   Queue q(config());
   q.register_task("write", [](TaskContext& ctx) { std::ofstream(ctx.output_path()) << "by path"; });

@@ -258,7 +258,9 @@ class SqliteStore final : public Store {
     const std::string params = boost::json::serialize(nj.job.params);
     std::optional<std::string> secrets;
     if (!nj.secrets.empty()) secrets = boost::json::serialize(nj.secrets);
-    return write<Submitted>([&] { return do_submit(nj, params, secrets); }, kStartsWork, kOneWrite);
+    NewJob owned = nj;  // do_submit takes its job for the answer: copied here, not on the writer
+    return write<Submitted>([&] { return do_submit(owned, params, secrets); }, kStartsWork,
+                            kOneWrite);
   }
 
   bool submits_async() const override { return true; }
@@ -823,9 +825,10 @@ class SqliteStore final : public Store {
     return {};
   }
 
-  Result<Submitted> do_submit(const NewJob& nj, const std::string& params,
+  // A new job's answer takes nj.job (moved: the caller's op owns it and is done with it).
+  Result<Submitted> do_submit(NewJob& nj, const std::string& params,
                               const std::optional<std::string>& secrets) {
-    const Job& job = nj.job;
+    Job& job = nj.job;
     if (nj.id_given) {
       auto st = wdb_->prepare("SELECT " WQ_JOB_COLUMNS ", spec_hash FROM jobs WHERE id = ?1");
       if (!st) return st.error();
@@ -900,7 +903,7 @@ class SqliteStore final : public Store {
       index_.add(entry, now_ms());
       n_ahead = running_ + index_.rank(entry);
     }
-    return Submitted{job, true, n_ahead};
+    return Submitted{std::move(job), true, n_ahead};
   }
 
   // A job that nothing queued is ahead of, submitted while the dispatcher has a free slot for
