@@ -1,5 +1,7 @@
 #include "store/sqlite/sqlite_db.hpp"
 
+#include <algorithm>
+
 #include "store/sqlite/wal_write_vfs.hpp"
 
 #include <fmt/format.h>
@@ -66,13 +68,16 @@ Result<void> Db::exec(std::string_view sql) {
 
 Result<Stmt*> Db::prepare(const char* sql) {
   auto it = cache_.find(sql);
-  if (it != cache_.end()) return &it->second->reset();
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
-    return error(fmt::format("cannot prepare {}", sql));
+  if (it == cache_.end()) {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
+      return error(fmt::format("cannot prepare {}", sql));
+    }
+    it = cache_.emplace(sql, std::make_unique<Stmt>(db_, stmt)).first;
   }
-  auto [pos, _] = cache_.emplace(sql, std::make_unique<Stmt>(db_, stmt));
-  return pos->second.get();
+  Stmt* s = it->second.get();
+  if (std::find(used_.begin(), used_.end(), s) == used_.end()) used_.push_back(s);
+  return &s->reset();
 }
 
 Error Db::error(std::string_view what) const {

@@ -850,7 +850,7 @@ class SqliteStore final : public Store {
       auto st = wdb_->prepare("SELECT " WQ_JOB_COLUMNS ", retained FROM jobs WHERE owner = ?1 "
                               "AND key = ?2 ORDER BY rowid DESC LIMIT 1");
       if (!st) return st.error();
-      (*st)->bind(1, job.owner).bind(2, job.key);
+      (*st)->bind_ref(1, job.owner).bind_ref(2, job.key);
       auto row = (*st)->step();
       if (!row) return row.error();
       if (*row) {
@@ -878,8 +878,8 @@ class SqliteStore final : public Store {
     std::optional<std::int64_t> timeout, started;
     if (job.timeout) timeout = job.timeout->count();
     if (slot) started = now;
-    (*st)->bind(1, job.id).bind(2, job.task).bind(3, params)
-        .bind(4, secrets).bind(5, nj.spec_hash).bind(6, job.key).bind(7, job.owner)
+    (*st)->bind_ref(1, job.id).bind_ref(2, job.task).bind_ref(3, params)
+        .bind_ref(4, secrets).bind_ref(5, nj.spec_hash).bind_ref(6, job.key).bind_ref(7, job.owner)
         .bind(8, job.priority).bind(9, job.max_attempts).bind(10, timeout).bind(11, ms(job.run_at))
         .bind(12, static_cast<int>(slot ? JobState::running : JobState::queued))
         .bind(13, static_cast<std::int64_t>(job.seq + (slot ? 1 : 0)))
@@ -1076,7 +1076,7 @@ class SqliteStore final : public Store {
         "secrets = CASE WHEN ?1 >= 2 THEN NULL ELSE secrets END WHERE rowid = ?12");
     if (!st) return st.error();
     (*st)->bind(1, static_cast<int>(o.state)).bind(2, static_cast<std::int64_t>(job.seq))
-        .bind(3, o.fraction).bind(4, o.message).bind(5, rc).bind(6, o.error).bind(7, size)
+        .bind(3, o.fraction).bind_ref(4, o.message).bind(5, rc).bind_ref(6, o.error).bind(7, size)
         .bind(8, expires).bind(9, retained ? 1 : 0).bind(10, finished).bind(11, ms(job.run_at))
         .bind(12, rowid);
     if (auto r = (*st)->run(); !r) return r.error();
