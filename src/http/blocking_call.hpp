@@ -1,5 +1,5 @@
 // co_await on_pool(pool, fn): runs a blocking call (store reads and writes) on the blocking pool
-// and resumes the coroutine on its own executor (its connection's strand) with the result. An
+// and resumes the coroutine on its own executor (its connection's event loop) with the result. An
 // exception thrown by `fn` is rethrown in the coroutine.
 //
 // Threading: `fn` runs on a pool thread; anything it captures by reference must outlive the

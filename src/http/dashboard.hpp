@@ -3,7 +3,7 @@
 // Content-Security-Policy (scripts, styles and connections from this origin only; no inline
 // script, no framing) and an ETag; a matching If-None-Match answers 304.
 //
-// Threading: called from handle_request (a blocking-pool thread or the connection's strand);
+// Threading: called from handle_request (a blocking-pool thread or the connection's event loop);
 // reads immutable data only and never waits.
 #pragma once
 

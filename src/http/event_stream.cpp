@@ -73,7 +73,7 @@ constexpr StreamFraming kNdjson{
 
 // One chunk of a chunked body (RFC 9112 §7.1: hex size, CRLF, data, CRLF), written straight
 // into the non-blocking socket when it takes it all, as it nearly always does: an async write
-// per event per stream (its operation and completion hop through the strand) was a large
+// per event per stream (its operation and completion hop through the event loop) was a large
 // part of the fan-out's CPU. Only what the socket did not take waits for the client.
 asio::awaitable<bool> write_chunk(Stream& stream, std::string_view text) {
   if (text.empty()) co_return true;  // a zero-size chunk would end the body

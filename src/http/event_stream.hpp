@@ -3,7 +3,7 @@
 // wakes its coroutine, so nothing polls and a slow client only ever skips to the newest state.
 // Each open stream or wait counts against server.max_streams (503 past it).
 //
-// Threading: coroutines on the connection's strand; store calls go to the blocking pool.
+// Threading: coroutines on the connection's event loop; store calls go to the blocking pool.
 #pragma once
 
 #include <span>

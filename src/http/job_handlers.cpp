@@ -72,7 +72,7 @@ asio::awaitable<Response> submit_job(RequestContext& ctx, const Request& req) {
   Queue& queue = ctx.env.queue;
   if (queue.submit_blocks()) {
     // The store waits for its commit (and the queue position is a network read): both belong
-    // on the blocking pool, not on this strand.
+    // on the blocking pool, not on this event loop.
     co_return co_await on_pool(ctx.env.blocking, [&ctx, &req] {
       auto spec = parse_job_spec(req.body(), ctx.tenant);
       if (!spec) return problem(req, spec.error());

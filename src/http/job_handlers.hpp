@@ -2,9 +2,9 @@
 // another tenant's job is a 404, exactly like a job that does not exist.
 //
 // Threading: the plain ones are called on blocking-pool threads (or, for SQLite GETs, on the
-// connection's strand) and block on the store; submit_job runs on the connection's strand
-// and awaits the store's commit without blocking it (or, with a store that can only block,
-// runs its work on the blocking pool).
+// connection's event loop) and block on the store; submit_job runs on the connection's event
+// loop and awaits the store's commit without blocking it (or, with a store that can only
+// block, runs its work on the blocking pool).
 #pragma once
 
 #include "http/routes.hpp"

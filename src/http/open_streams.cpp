@@ -19,7 +19,7 @@ std::shared_ptr<const SharedSnapshot> SharedSnapshot::of(const Snapshot& snap) {
   return last;
 }
 
-SnapshotMailbox::SnapshotMailbox(asio::any_io_executor strand) : timer_(std::move(strand)) {}
+SnapshotMailbox::SnapshotMailbox(asio::any_io_executor loop) : timer_(std::move(loop)) {}
 
 void SnapshotMailbox::offer(const Snapshot& snap) {
   auto shared = SharedSnapshot::of(snap);
@@ -40,7 +40,7 @@ void SnapshotMailbox::close() {
   wake();
 }
 
-// The cancel runs on the strand, so it either lands while the reader waits (and wakes it) or
+// The cancel runs on the event loop, so it either lands while the reader waits (and wakes it) or
 // before the reader's next take()/closed() check, which then sees what was offered.
 void SnapshotMailbox::wake() {
   asio::post(timer_.get_executor(), [self = shared_from_this()] { self->timer_.cancel(); });

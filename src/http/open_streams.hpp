@@ -3,7 +3,7 @@
 // shutdown.
 //
 // SnapshotMailbox threading: offer() and close() are called from any thread (queue threads
-// run watch callbacks); take(), closed() and wait() only on the owning connection's strand.
+// run watch callbacks); take(), closed() and wait() only on the owning connection's event loop.
 // Snapshots coalesce: the reader gets the newest one it has not seen, never a backlog, and the
 // terminal snapshot is always the last one offered, so it is never lost.
 //
@@ -39,8 +39,8 @@ struct SharedSnapshot {
 
 class SnapshotMailbox : public std::enable_shared_from_this<SnapshotMailbox> {
  public:
-  // `strand` is the executor of the one coroutine that reads the mailbox.
-  explicit SnapshotMailbox(boost::asio::any_io_executor strand);
+  // `loop` is the executor of the one coroutine that reads the mailbox.
+  explicit SnapshotMailbox(boost::asio::any_io_executor loop);
 
   // Keeps `snap` as the newest undelivered snapshot and wakes the reader.
   void offer(const Snapshot& snap);
@@ -60,7 +60,7 @@ class SnapshotMailbox : public std::enable_shared_from_this<SnapshotMailbox> {
   mutable std::mutex mutex_;
   std::shared_ptr<const SharedSnapshot> pending_;  // guarded by mutex_
   bool closed_ = false;              // guarded by mutex_
-  boost::asio::steady_timer timer_;  // strand only
+  boost::asio::steady_timer timer_;  // loop only
 };
 
 class StreamRegistry {

@@ -2,7 +2,8 @@
 // Content-Length (no Range). 409 until the job has succeeded, 404 when it wrote no result or
 // the result expired.
 //
-// Threading: a coroutine on the connection's strand; the store lookup runs on the blocking pool.
+// Threading: a coroutine on the connection's event loop; the store lookup runs on the blocking
+// pool.
 #pragma once
 
 #include "http/routes.hpp"

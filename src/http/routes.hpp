@@ -1,14 +1,14 @@
 // The route table, route() and run_plain(): a request in, a response (or the handler that will
 // make or write one) out. Plain handlers are synchronous and may block on the store, so the
 // session runs them on the blocking pool (GETs against the SQLite store, which only read
-// briefly, on the connection's strand); async handlers are coroutines that run on the
-// connection's strand and await the store without blocking it; stream handlers are coroutines
-// that run on the connection's strand and write their own response.
+// briefly, on the connection's event loop); async handlers are coroutines that run on the
+// connection's event loop and await the store without blocking it; stream handlers are
+// coroutines that run on the connection's event loop and write their own response.
 //
 // Threading: ServerEnv's members are safe from any thread. route() is cheap (matching and a
-// token hash) and runs on the connection's strand; plain handlers on blocking-pool threads, or
-// for SQLite GETs on the strand (so a GET handler must not wait for anything but a store read);
-// async and stream handlers on their connection's strand.
+// token hash) and runs on the connection's event loop; plain handlers on blocking-pool
+// threads, or for SQLite GETs on the event loop (so a GET handler must not wait for anything
+// but a store read); async and stream handlers on their connection's event loop.
 #pragma once
 
 #include <atomic>

@@ -6,7 +6,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <charconv>
 #include <csignal>
@@ -100,7 +99,7 @@ Result<tcp::endpoint> Server::listen() {
 asio::awaitable<void> Server::accept_loop() {
   while (acceptor_.is_open()) {
     asio::io_context& ioc = *iocs_[next_ioc_++ % iocs_.size()];
-    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc),
+    auto [ec, socket] = co_await acceptor_.async_accept(ioc.get_executor(),
                                                         asio::as_tuple(asio::use_awaitable));
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) break;
     if (ec) {

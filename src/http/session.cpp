@@ -104,7 +104,7 @@ asio::awaitable<std::optional<Request>> read_request(ServerEnv& env, Stream& str
   }
   // A small body nearly always arrives with its header, already in `buffer`: parse it here.
   // async_read would parse the same bytes but, finishing without I/O, must post its completion:
-  // a scheduler round trip and a strand dispatch, ~3k instructions per POST (callgrind,
+  // a scheduler round trip and a dispatch, ~3k instructions per POST (callgrind,
   // HTTP-W1). A body not all there yet is still read below.
   while (!ec && !parser.is_done() && buffer.size() > 0) {
     const std::size_t used = parser.put(buffer.data(), ec);
@@ -175,8 +175,8 @@ void log_request(const Request& req, const std::string& rid, unsigned status,
 
 }  // namespace
 
-std::shared_ptr<ConnectionRegistry::Handle> ConnectionRegistry::add(asio::any_io_executor strand) {
-  auto h = std::make_shared<Handle>(std::move(strand));
+std::shared_ptr<ConnectionRegistry::Handle> ConnectionRegistry::add(asio::any_io_executor loop) {
+  auto h = std::make_shared<Handle>(std::move(loop));
   std::lock_guard lock(mutex_);
   open_.insert(h);
   return h;
@@ -190,7 +190,7 @@ void ConnectionRegistry::remove(const std::shared_ptr<Handle>& handle) {
 void ConnectionRegistry::close_idle() {
   std::lock_guard lock(mutex_);
   for (const auto& h : open_) {
-    asio::post(h->strand, [h] {
+    asio::post(h->loop, [h] {
       if (h->stream && h->idle) h->stream->cancel();
     });
   }
@@ -213,10 +213,10 @@ asio::awaitable<void> run_session(ServerEnv& env, ConnectionRegistry& connection
   } leave{env, connections, handle};
 
   // GETs only read. Against the embedded SQLite store a read takes microseconds and never
-  // waits for the writer (WAL), so it runs right here on the strand: the two thread hops to the
-  // blocking pool and back cost more CPU than the read itself (HTTP-GET in bench/run). Writes
-  // wait for a durable commit, and a PostgreSQL read waits for the network, so those still go
-  // to the blocking pool.
+  // waits for the writer (WAL), so it runs right here on the event loop: the two thread hops
+  // to the blocking pool and back cost more CPU than the read itself (HTTP-GET in bench/run).
+  // Writes wait for a durable commit, and a PostgreSQL read waits for the network, so those
+  // still go to the blocking pool.
   const bool inline_reads = env.queue.config().store_url().starts_with("sqlite:");
   // Synchronous writes (below) must never block the io thread: they fail with would_block
   // instead. Asio's own async operations work the same either way.

@@ -3,9 +3,10 @@
 // requests wait in its buffer and are answered in order. One bad connection never affects
 // another: every error ends only this coroutine.
 //
-// Threading: each session runs on its own strand. Plain handlers run on the blocking pool,
-// except GETs against the SQLite store, which only read and run on the strand (see
-// run_session). ConnectionRegistry is safe from any thread.
+// Threading: each session runs on its connection's event loop (one thread's io_context, see
+// server.hpp). Plain handlers run on the blocking pool, except GETs against the SQLite store,
+// which only read and run on the event loop (see run_session). ConnectionRegistry is safe from
+// any thread.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -22,13 +23,13 @@ namespace wq::http {
 class ConnectionRegistry {
  public:
   struct Handle {
-    explicit Handle(boost::asio::any_io_executor s) : strand(std::move(s)) {}
-    boost::asio::any_io_executor strand;
-    Stream* stream = nullptr;  // strand only; null once the session ended
-    bool idle = false;         // strand only; true while waiting for a request to start
+    explicit Handle(boost::asio::any_io_executor l) : loop(std::move(l)) {}
+    boost::asio::any_io_executor loop;  // the connection's event loop
+    Stream* stream = nullptr;  // loop only; null once the session ended
+    bool idle = false;         // loop only; true while waiting for a request to start
   };
 
-  std::shared_ptr<Handle> add(boost::asio::any_io_executor strand);
+  std::shared_ptr<Handle> add(boost::asio::any_io_executor loop);
   void remove(const std::shared_ptr<Handle>& handle);
   // Cancels the read of every idle connection (it then closes). Busy ones finish their request
   // and close when they see ServerEnv::draining, which must be set before calling this.

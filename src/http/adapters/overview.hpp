@@ -5,7 +5,7 @@
 // Overview, not to wqd: these routes take no wqd token, and their jobs belong to the
 // configured tenant. The token travels as the task's secret param api_token.
 //
-// Threading: stream handlers run on the connection's strand (store calls on the blocking
+// Threading: stream handlers run on the connection's event loop (store calls on the blocking
 // pool); the plain handlers run on blocking-pool threads.
 #pragma once
 
