@@ -166,11 +166,11 @@ void log_request(const Request& req, const std::string& rid, unsigned status,
                  std::chrono::steady_clock::time_point start) {
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - start);
-  log::info("request", {{"rid", rid},
-                        {"method", req.method_string()},
-                        {"path", path_of(req)},
-                        {"status", status},
-                        {"ms", static_cast<double>(us.count()) / 1000.0}});
+  log::info_batched("request", {{"rid", rid},
+                                {"method", req.method_string()},
+                                {"path", path_of(req)},
+                                {"status", status},
+                                {"ms", static_cast<double>(us.count()) / 1000.0}});
 }
 
 }  // namespace

@@ -4,9 +4,19 @@
 #include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cctype>
+#include <chrono>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <vector>
+
+#include "support/temp_dir.hpp"
 
 namespace wq {
 namespace {
@@ -45,6 +55,54 @@ TEST(Log, ALineIsOneJsonObjectWithTimestampLevelMessageAndFieldsInOrder) {
             R"(","level":"info","msg":"a \"quoted\"\tmessage","rid":"0a1b-2c","status":200,)"
             R"("ms":0.25})" "\n");
   EXPECT_EQ(boost::json::parse(line).at("msg").as_string(), "a \"quoted\"\tmessage");
+}
+
+// Points fd 2 at a file for its lifetime; lines() reads what reached it.
+class CapturedStderr {
+ public:
+  CapturedStderr() : saved_(::dup(STDERR_FILENO)) {
+    const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, STDERR_FILENO);
+    ::close(fd);
+  }
+  ~CapturedStderr() {
+    // Flushes what is gathered under the lock the flusher thread writes under: its writes to
+    // fd 2 happen before the dup2 (ThreadSanitizer tracks descriptors).
+    log::set_sink(nullptr);
+    ::dup2(saved_, STDERR_FILENO);
+    ::close(saved_);
+  }
+  std::vector<std::string> messages() const {
+    std::ifstream in(path_);
+    std::vector<std::string> out;
+    for (std::string line; std::getline(in, line);)
+      out.push_back(std::string(boost::json::parse(line).at("msg").as_string()));
+    return out;
+  }
+
+ private:
+  test::TempDir dir_;
+  std::string path_ = dir_.path() / "stderr";
+  int saved_;
+};
+
+TEST(Log, BatchedLinesReachStderrInOrderBeforeTheNextLineOfAnyOtherKind) {
+  log::set_level(log::Level::info);
+  CapturedStderr err;
+  log::info_batched("first");
+  log::info_batched("second");
+  log::warn("third");
+  EXPECT_EQ(err.messages(), (std::vector<std::string>{"first", "second", "third"}));
+}
+
+TEST(Log, ABatchedLineIsWrittenWhenNoOtherLineFollows) {
+  log::set_level(log::Level::info);
+  CapturedStderr err;
+  log::info_batched("alone");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (err.messages().empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(err.messages(), std::vector<std::string>{"alone"});
 }
 
 }  // namespace
