@@ -65,7 +65,7 @@ class Dispatcher {
   enum class StopReason { none, cancel, timeout, shutdown };
 
   struct Running {
-    Job job;
+    Job job;  // without its params, which nothing here reads (see without_params)
     std::shared_ptr<const TaskEntry> task;
     ResultDir::Attempt attempt;
     std::uint64_t run_id = 0;
