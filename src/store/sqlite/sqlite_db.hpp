@@ -38,9 +38,10 @@ class Stmt {
     sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
     return *this;
   }
-  // Binds `v` without copying it: `v` must stay alive and unchanged until the statement is
-  // reset (every step reads it). For the writer's hot statements, whose strings live in the
-  // job being written: each copying bind is a malloc, a copy and a free on the writer.
+  // Binds `v` without copying it: `v` must stay alive and unchanged through every step of the
+  // statement (SQLite reads bound text only while stepping; reset and re-binding do not). For
+  // the writer's hot statements, whose strings live in the job being written: each copying
+  // bind is a malloc, a copy and a free on the writer.
   Stmt& bind_ref(int i, std::string_view v) {
     sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
     return *this;
@@ -98,8 +99,9 @@ class Db {
   // address of `sql`: pass string literals. The pointer stays valid for the Db's lifetime; do
   // not use the same statement re-entrantly.
   Result<Stmt*> prepare(const char* sql);
-  // Resets every cached statement. A stepped but unreset SELECT keeps its read transaction
-  // (and so an old WAL snapshot) open: call this whenever a unit of work is done.
+  // Resets every statement prepare() handed out since the last call. A stepped but unreset
+  // SELECT keeps its read transaction (and so an old WAL snapshot) open: call this whenever a
+  // unit of work is done.
   void reset_all() {
     for (Stmt* stmt : used_) stmt->reset();
     used_.clear();
